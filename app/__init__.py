@@ -1,0 +1,30 @@
+"""A batteries-included Flask REST API service."""
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from app import auth, cli, config, errors
+from app import health, users  # noqa: F401  (importing a namespace module adds its routes, once)
+from app.extensions import api, cors, db, jwt, migrate
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, checks, extensions, API, error handlers, CLI. No I/O."""
+    app = Flask(__name__)
+    app.config.from_mapping(config.load(overrides))
+    config.check(app.config)
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    jwt.init_app(app)
+    cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
+    api.init_app(app, add_specs=app.config["DOCS_ENABLED"])
+    auth.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    return app

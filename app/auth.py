@@ -1,0 +1,173 @@
+"""The auth namespace (register, login, refresh, logout) and who the caller is."""
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, request
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    current_user,
+    get_jwt,
+    jwt_required,
+    verify_jwt_in_request,
+)
+from flask_restx import Resource
+from sqlalchemy import exists, select, update
+
+from app.errors import ApiError
+from app.extensions import api, db, jwt
+from app.models import RefreshSession, RevokedToken, User, end_sessions, normalise_email, spend_one_hash, utcnow
+from app.openapi import BODY_ERRORS, model, problems
+from app.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema, load_json
+from app.users import create_user, created
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ns = api.namespace("auth", description="Accounts and tokens")
+
+PUBLIC_ENDPOINTS = {"static", "restx_doc.static", "doc", "specs", "root"}
+
+
+def public(func: F) -> F:
+    """Let a resource method run without an access token (everything else needs one)."""
+    func.public = True  # type: ignore[attr-defined]
+    return func
+
+
+def require_access_token() -> None:
+    """Deny by default: every endpoint needs a valid access token unless marked @public."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
+        return  # unknown URLs become a plain 404; preflights are CORS's business
+    method = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    if not getattr(method, "public", False):
+        verify_jwt_in_request()
+
+
+@jwt.user_lookup_loader
+def load_caller(_header: dict[str, Any], claims: dict[str, Any]) -> User | None:
+    """Resolve a token to its user in one query; None (401) unless everything still holds."""
+    try:
+        user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
+        jti, token_type = str(claims["jti"]), claims["type"]
+    except (KeyError, TypeError, ValueError):
+        return None  # fail closed on tokens we did not shape
+    stmt = (
+        select(User)
+        .join(RefreshSession, RefreshSession.user_id == User.id)
+        .where(User.id == user_id, User.is_active, RefreshSession.id == session_id)
+        .where(RefreshSession.revoked_at.is_(None))
+    )
+    if token_type == "access":
+        stmt = stmt.where(~exists().where(RevokedToken.jti == jti))
+    user: User | None = db.session.scalar(stmt)
+    return user
+
+
+def new_jti() -> str:
+    return str(uuid.uuid4())
+
+
+def issue_tokens(user: User, session: RefreshSession) -> dict[str, Any]:
+    """Mint an access token and the session's current refresh token (never past its expiry)."""
+    claims = {"sid": str(session.id)}
+    access_life: timedelta = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return {
+        "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
+        "refresh_token": create_refresh_token(
+            identity=str(user.id),
+            additional_claims={**claims, "jti": session.current_jti},
+            expires_delta=session.expires_at - utcnow(),
+        ),
+        "token_type": "Bearer",
+        "expires_in": int(access_life.total_seconds()),
+    }
+
+
+@ns.route("/register")
+class Register(Resource):
+    @public
+    @ns.doc(security=[])
+    @ns.expect(model(RegisterSchema))
+    @ns.response(201, "Account created", model(UserSchema))
+    @problems(*BODY_ERRORS, 409)
+    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Create an account."""
+        return created(create_user(load_json(RegisterSchema())))
+
+
+@ns.route("/login")
+class Login(Resource):
+    @public
+    @ns.doc(security=[])
+    @ns.expect(model(LoginSchema))
+    @ns.response(200, "Logged in", model(TokenSchema))
+    @problems(*BODY_ERRORS, 401)
+    def post(self) -> dict[str, Any]:
+        """Exchange email and password for an access and a refresh token."""
+        data = load_json(LoginSchema())
+        user = db.session.scalar(select(User).where(User.email == normalise_email(data["email"])))
+        if user is None:
+            spend_one_hash(data["password"])
+        if user is None or not user.check_password(data["password"]) or not user.is_active:
+            raise ApiError(401, "invalid_credentials", "The email or password is incorrect.")
+        session = RefreshSession(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            current_jti=new_jti(),
+            expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+            user_agent=request.user_agent.string[:255] or None,
+            ip=request.remote_addr,
+        )
+        tokens = issue_tokens(user, session)
+        db.session.add(session)
+        db.session.commit()
+        return tokens
+
+
+@ns.route("/refresh")
+class Refresh(Resource):
+    @public
+    @jwt_required(refresh=True)
+    @ns.doc(description="Send the refresh token as `Authorization: Bearer <refresh_token>`. "
+            "Each refresh token works once; reusing one ends the whole session.")
+    @ns.response(200, "A new token pair", model(TokenSchema))
+    @problems(401)
+    def post(self) -> dict[str, Any]:
+        """Rotate a refresh token into a new token pair."""
+        claims = get_jwt()
+        session_id = uuid.UUID(claims["sid"])
+        # Compare-and-swap: only the session's current token rotates, and only once, even
+        # when two requests race with it; any other use is a replay of a rotated token.
+        rotated = db.session.execute(
+            update(RefreshSession)
+            .where(RefreshSession.id == session_id, RefreshSession.current_jti == claims["jti"])
+            .values(current_jti=new_jti(), last_used_at=utcnow())
+        ).rowcount
+        if not rotated:
+            end_sessions(RefreshSession.id == session_id)
+            db.session.commit()
+            raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
+        tokens = issue_tokens(current_user, db.session.get_one(RefreshSession, session_id))
+        db.session.commit()
+        return tokens
+
+
+@ns.route("/logout")
+class Logout(Resource):
+    @ns.response(204, "Logged out")
+    @problems(401)
+    def post(self) -> Response:
+        """End this session: the access token and its refresh token stop working."""
+        claims = get_jwt()
+        end_sessions(RefreshSession.id == uuid.UUID(claims["sid"]))
+        db.session.add(RevokedToken(jti=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC)))
+        db.session.commit()
+        return Response(status=204)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(require_access_token)

@@ -1,0 +1,54 @@
+"""Maintenance commands: `flask users create-admin`, `flask tokens purge`."""
+
+import secrets
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from marshmallow import ValidationError
+from sqlalchemy import delete, or_
+
+from app.extensions import db
+from app.models import RefreshSession, RevokedToken, utcnow
+from app.schemas import UserCreateSchema
+from app.users import create_user
+
+users_cli = AppGroup("users", help="Manage users.")
+tokens_cli = AppGroup("tokens", help="Manage tokens and sessions.")
+
+
+@users_cli.command("create-admin")
+@click.option("--email", required=True, help="The admin's email address.")
+@click.option("--name", "display_name", default="Admin", show_default=True, help="Display name.")
+@click.option("--generate-password", is_flag=True, help="Generate a strong password and print it once.")
+def create_admin(email: str, display_name: str, generate_password: bool) -> None:
+    """Create an admin account; prompts for the password unless --generate-password."""
+    if generate_password:
+        password = secrets.token_urlsafe(24)
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    payload = {"email": email, "display_name": display_name, "password": password, "role": "admin"}
+    try:
+        user = create_user(UserCreateSchema().load(payload))
+    except ValidationError as e:
+        raise click.ClickException(f"invalid input: {e.messages}") from e
+    click.echo(f"Created admin {user.email} ({user.id}).")
+    if generate_password:
+        click.echo(f"Password (shown once): {password}")
+
+
+@tokens_cli.command("purge")
+def purge() -> None:
+    """Delete revoked-token rows and sessions that have expired or ended."""
+    now = utcnow()
+    tokens = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now)).rowcount
+    sessions = db.session.execute(
+        delete(RefreshSession).where(or_(RefreshSession.expires_at < now, RefreshSession.revoked_at.is_not(None)))
+    ).rowcount
+    db.session.commit()
+    click.echo(f"Purged {tokens} revoked tokens and {sessions} ended sessions.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)

@@ -1,0 +1,117 @@
+"""Settings from the environment, and the production start-up guard."""
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "change-me"  # the marker .env.example puts in every secret
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(RuntimeError):
+    """The settings are unsafe or invalid; the app refuses to start."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class Setting(NamedTuple):
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+# The one list of settings: .env.example and the README table are checked against it.
+SETTINGS: dict[str, Setting] = {
+    "APP_ENV": Setting("development", str, "development or production; production turns on the start-up guard"),
+    "SECRET_KEY": Setting("", str, "Flask secret, >= 32 random bytes; required in production"),
+    "JWT_SECRET_KEY": Setting("", str, "HS256 signing key for tokens, >= 32 random bytes; required in production"),
+    "DATABASE_URL": Setting("sqlite:///app.db", str, "SQLAlchemy URL; relative SQLite paths live in instance/; postgres:// uses psycopg2"),
+    "JWT_ACCESS_TOKEN_MINUTES": Setting("15", int, "lifetime of an access token"),
+    "JWT_REFRESH_TOKEN_DAYS": Setting("14", int, "absolute lifetime of a login session; refreshing never extends it"),
+    "PASSWORD_MIN_LENGTH": Setting("15", int, "minimum password length in characters (NIST SP 800-63B); the maximum is 1024"),
+    "CORS_ORIGINS": Setting("", _list, "comma-separated origins allowed to call /api/ from a browser; empty means none"),
+    "DOCS_ENABLED": Setting("true", _bool, "serve Swagger UI at /swagger and the spec at /api/v1/swagger.json"),
+    "MAX_CONTENT_LENGTH": Setting("1048576", int, "largest request body in bytes; larger bodies get 413"),
+    "LOG_LEVEL": Setting("INFO", str.upper, "DEBUG, INFO, WARNING or ERROR"),
+    "FLASK_DEBUG": Setting("false", _bool, "Flask debug mode; never in production"),
+}
+
+
+def database_url(url: str) -> str:
+    """Pin Postgres URLs to psycopg2: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read every setting from the environment, apply overrides, derive the libraries' keys."""
+    cfg: dict[str, Any] = {name: s.parse(os.environ.get(name, s.default)) for name, s in SETTINGS.items()}
+    cfg.update(overrides or {})
+    cfg.update(
+        DEBUG=cfg["FLASK_DEBUG"],
+        SQLALCHEMY_DATABASE_URI=database_url(cfg["DATABASE_URL"]),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        JWT_ALGORITHM="HS256",
+        JWT_DECODE_ALGORITHMS=["HS256"],
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=cfg["JWT_ACCESS_TOKEN_MINUTES"]),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=cfg["JWT_REFRESH_TOKEN_DAYS"]),
+        # restx hides JWT errors as 500s unless exceptions propagate (flask-restx#512).
+        PROPAGATE_EXCEPTIONS=True,
+        RESTX_ERROR_404_HELP=False,
+        # Nested marshmallow schemas become definitions that restx must emit too.
+        RESTX_INCLUDE_ALL_MODELS=True,
+        SWAGGER_UI_DOC_EXPANSION="list",
+    )
+    return cfg
+
+
+def secret_problems(name: str, value: str | None) -> list[str]:
+    """Say what is wrong with a secret, naming the setting, never the value."""
+    if not value:
+        return [f"SEC001 {name} is not set"]
+    problems = []
+    if PLACEHOLDER in value:
+        problems.append(f"SEC002 {name} is still the placeholder from .env.example")
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        problems.append(f"SEC003 {name} is shorter than {MIN_SECRET_BYTES} bytes")
+    if len(set(value)) < 5:
+        problems.append(f"SEC004 {name} has fewer than 5 distinct characters")
+    return problems
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """Refuse unsafe production settings; give development a throwaway key when none is set."""
+    if cfg["APP_ENV"] not in {"development", "production"}:
+        raise ConfigError("CFG001 APP_ENV must be 'development' or 'production'")
+    if cfg["APP_ENV"] == "production":
+        problems = secret_problems("SECRET_KEY", cfg["SECRET_KEY"])
+        problems += secret_problems("JWT_SECRET_KEY", cfg["JWT_SECRET_KEY"])
+        if cfg["DEBUG"]:
+            problems.append("SEC005 FLASK_DEBUG is on")
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+        if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            log.warning("SQLite is the development default; use Postgres in production")
+        return
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        if not cfg[name]:
+            cfg[name] = secrets.token_urlsafe(48)
+            log.warning(
+                "%s is not set: using a random key for this process only; tokens will not "
+                "survive a restart or work across workers (make run writes a .env with real keys)",
+                name,
+            )

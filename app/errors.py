@@ -1,0 +1,130 @@
+"""Every error response, from any layer, as one RFC 9457 application/problem+json body."""
+
+import re
+import secrets
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db, jwt
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class ApiError(Exception):
+    """An error a resource raises on purpose: a status, a stable code and a sentence."""
+
+    def __init__(self, status: int, code: str, detail: str, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.errors = status, code, detail, errors
+
+
+def request_id() -> str:
+    """The caller's X-Request-ID when it is sane, else a fresh one; fixed for the request."""
+    if "request_id" not in g:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+    return str(g.request_id)
+
+
+def problem(
+    status: int, code: str, detail: str | None = None, errors: dict[str, Any] | None = None
+) -> Response:
+    """Build the problem+json response; the only place an error body is made."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail or HTTPStatus(status).description,
+        "code": code,
+        "request_id": request_id(),
+    }
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        response.headers["Retry-After"] = "5"
+    if status == HTTPStatus.UNAUTHORIZED:
+        hint = ', error="invalid_token"' if code != "missing_token" else ""
+        response.headers["WWW-Authenticate"] = f'Bearer realm="api"{hint}'
+    return response
+
+
+def _http_error(e: HTTPException) -> Response:
+    status = e.code or 500
+    response = problem(status, re.sub(r"\W+", "_", HTTPStatus(status).phrase.lower()), e.description)
+    for name, value in e.get_headers():
+        if name in ("Allow", "Retry-After"):  # e.g. the methods a 405 allows
+            response.headers[name] = value
+    return response
+
+
+def _unique_violation_fields(e: IntegrityError) -> list[str] | None:
+    """The columns of a violated unique constraint, or None if it was another integrity error."""
+    orig = e.orig
+    if getattr(orig, "pgcode", None) == "23505":  # Postgres names the constraint
+        name = orig.diag.constraint_name  # type: ignore[union-attr]
+        for table in db.metadata.tables.values():
+            for constraint in table.constraints:
+                if constraint.name == name:
+                    return [column.name for column in constraint.columns]
+        return []
+    match = re.match(r"UNIQUE constraint failed: (.+)", str(orig))  # SQLite names the columns
+    if match:
+        return [column.split(".")[-1] for column in match.group(1).split(", ")]
+    return None
+
+
+def _integrity_error(e: IntegrityError) -> Response:
+    db.session.rollback()
+    fields = _unique_violation_fields(e)
+    if fields is None:
+        return _unhandled(e)
+    errors = {field: ["Already taken."] for field in fields}
+    return problem(409, "conflict", "A resource with these values already exists.", errors)
+
+
+def _unhandled(e: Exception) -> Response:
+    current_app.logger.exception("unhandled error (request_id=%s)", request_id(), exc_info=e)
+    db.session.rollback()
+    return problem(500, "internal_error", "The server failed; the request id identifies the log entry.")
+
+
+def _token_problem(code: str, detail: str) -> Any:
+    def callback(*_args: Any) -> Response:
+        return problem(401, code, detail)
+
+    return callback
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers on the app; restx defers to them (see extensions.ProblemApi)."""
+    app.register_error_handler(ApiError, lambda e: problem(e.status, e.code, e.detail, e.errors))
+    app.register_error_handler(
+        ValidationError, lambda e: problem(422, "validation_failed", "The request is not valid.", e.messages)
+    )
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(Exception, _unhandled)
+    app.after_request(_echo_request_id)
+
+
+def _echo_request_id(response: Response) -> Response:
+    response.headers["X-Request-ID"] = request_id()
+    return response
+
+
+# flask-jwt-extended answers bad tokens with 422 {"msg": ...}; every such case is a 401 here.
+jwt.unauthorized_loader(_token_problem("missing_token", "An access token is required (Authorization: Bearer ...)."))
+jwt.invalid_token_loader(_token_problem("invalid_token", "The token is invalid."))
+jwt.expired_token_loader(_token_problem("token_expired", "The token has expired; refresh it or log in again."))
+jwt.revoked_token_loader(_token_problem("invalid_token", "The token has been revoked."))
+jwt.user_lookup_error_loader(_token_problem("invalid_token", "The token is no longer valid."))
+jwt.token_verification_failed_loader(_token_problem("invalid_token", "The token is invalid."))
+jwt.needs_fresh_token_loader(_token_problem("fresh_token_required", "This needs a fresh login."))

@@ -1,0 +1,138 @@
+"""Database models: users, their refresh sessions, and revoked access tokens."""
+
+import sqlite3
+import uuid
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import CheckConstraint, ColumnElement, DateTime, Dialect, ForeignKey, Index, String, event, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.types import TypeDecorator
+
+from app.extensions import db
+
+# OWASP's argon2id minimum (m=19 MiB, t=2, p=1): memory-hard, yet ~50 logins/s per core.
+hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+ROLES = ("user", "admin")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite ignores foreign keys (and so ON DELETE CASCADE) unless asked per connection.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'admin')", name="role_valid"),
+        Index(None, "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @validates("email")
+    def _normalise_email(self, _key: str, email: str) -> str:
+        # Stored lower-case so the plain unique constraint is case-insensitive everywhere.
+        return normalise_email(email)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = hasher.hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """Verify a password, upgrading the stored hash when the parameters changed."""
+        try:
+            hasher.verify(self.password_hash, password)
+        except (VerifyMismatchError, InvalidHashError):
+            return False
+        if hasher.check_needs_rehash(self.password_hash):
+            self.set_password(password)
+        return True
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@cache
+def _dummy_hash() -> str:
+    return hasher.hash("not a real password, only spends the same time")
+
+
+def spend_one_hash(password: str) -> None:
+    """Cost an unknown-account login exactly one hash, so timing does not reveal accounts."""
+    try:
+        hasher.verify(_dummy_hash(), password)
+    except VerifyMismatchError:
+        pass
+
+
+class RefreshSession(db.Model):
+    """One login: a family of rotating refresh tokens of which only current_jti is valid."""
+
+    __tablename__ = "refresh_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    current_jti: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class RevokedToken(db.Model):
+    """An access token revoked before its expiry; rows past expires_at can be purged."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def end_sessions(*where: ColumnElement[bool]) -> None:
+    """Revoke the live sessions that match the conditions (their tokens fail on next use)."""
+    db.session.execute(
+        update(RefreshSession).where(RefreshSession.revoked_at.is_(None), *where).values(revoked_at=utcnow())
+    )

@@ -1,0 +1,160 @@
+"""Marshmallow schemas: the one definition of every payload, for validation and for Swagger."""
+
+from typing import Any
+
+from flask import current_app, request
+from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.exceptions import BadRequest
+
+from app.models import normalise_email
+
+PASSWORD_MAX_LENGTH = 1024  # bounds the hashing cost of a single request
+SORTS = ("created_at", "-created_at", "email", "-email")
+
+
+class Text(fields.String):
+    """A string that refuses NUL bytes (Postgres cannot store them)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        return text
+
+
+class Password(Text):
+    """A new password: length bounds only, no composition rules (NIST SP 800-63B)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        password = super()._deserialize(value, attr, data, **kwargs)
+        minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+        if not minimum <= len(password) <= PASSWORD_MAX_LENGTH:
+            raise ValidationError(f"Length must be between {minimum} and {PASSWORD_MAX_LENGTH}.")
+        return password
+
+
+class Email(fields.Email):
+    """An email address, trimmed and lower-cased before it is validated."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalise_email(super()._deserialize(value, attr, data, **kwargs))
+
+
+def _email(**kwargs: Any) -> Email:
+    return Email(validate=validate.Length(max=254), metadata={"example": "ada@example.com"}, **kwargs)
+
+
+def _name(**kwargs: Any) -> Text:
+    return Text(validate=validate.Length(min=1, max=100), metadata={"example": "Ada Lovelace"}, **kwargs)
+
+
+def _new_password(**kwargs: Any) -> Password:
+    return Password(
+        load_only=True,
+        validate=validate.Length(max=PASSWORD_MAX_LENGTH),
+        metadata={"description": "15 to 1024 characters by default; no composition rules."},
+        **kwargs,
+    )
+
+
+class UserSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    email = fields.Email(dump_only=True)
+    display_name = fields.String(dump_only=True)
+    role = fields.String(dump_only=True, metadata={"enum": ["user", "admin"]})
+    is_active = fields.Boolean(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class RegisterSchema(Schema):
+    email = _email(required=True)
+    password = _new_password(required=True)
+    display_name = _name(required=True)
+
+
+class UserCreateSchema(RegisterSchema):
+    role = fields.String(load_default="user", validate=validate.OneOf(["user", "admin"]))
+    is_active = fields.Boolean(load_default=True)
+
+
+class LoginSchema(Schema):
+    email = _email(required=True)
+    password = Text(required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX_LENGTH))
+
+
+class TokenSchema(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
+
+
+class ProfileUpdateSchema(Schema):
+    """What a user may change about themselves; role and is_active are not here on purpose."""
+
+    email = _email()
+    display_name = _name()
+
+
+class AdminUserUpdateSchema(ProfileUpdateSchema):
+    role = fields.String(validate=validate.OneOf(["user", "admin"]))
+    is_active = fields.Boolean()
+
+
+class PasswordChangeSchema(Schema):
+    current_password = Text(required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX_LENGTH))
+    new_password = _new_password(required=True)
+
+
+class UserListQuerySchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Text(validate=validate.Length(max=512), metadata={"description": "next_cursor of the previous page."})
+    email = Text(validate=validate.Length(max=254), metadata={"description": "Substring of the email."})
+    name = Text(validate=validate.Length(max=100), metadata={"description": "Substring of the display name."})
+    role = fields.String(validate=validate.OneOf(["user", "admin"]))
+    is_active = fields.Boolean()
+    sort = fields.String(load_default="created_at", validate=validate.OneOf(SORTS))
+
+
+class UserPageSchema(Schema):
+    items = fields.List(fields.Nested(UserSchema), required=True)
+    next_cursor = fields.String(
+        allow_none=True, required=True, metadata={"description": "Pass as cursor for the next page; null on the last."}
+    )
+
+
+class ProblemSchema(Schema):
+    type = fields.String(metadata={"example": "about:blank"})
+    title = fields.String(metadata={"example": "Unprocessable Content"})
+    status = fields.Integer(metadata={"example": 422})
+    detail = fields.String()
+    code = fields.String(metadata={"description": "Stable machine-readable error code.", "example": "validation_failed"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Field name -> messages (422 and 409 only)."},
+    )
+    request_id = fields.String()
+
+
+class HealthSchema(Schema):
+    status = fields.String(metadata={"example": "ok"})
+
+
+def load_json(schema: Schema) -> dict[str, Any]:
+    """Parse the JSON body with a schema: 415 if not JSON, 400 if malformed, 422 if invalid."""
+    try:
+        data = request.get_json()
+    except BadRequest as e:
+        raise BadRequest("The body is not valid JSON.") from e
+    except RecursionError as e:  # json.loads on "[[[[..." overflows the stack
+        raise BadRequest("The JSON body is nested too deeply.") from e
+    result: dict[str, Any] = schema.load(data)
+    return result
+
+
+def load_query(schema: Schema) -> dict[str, Any]:
+    """Parse the query string with a schema; 422 if invalid."""
+    result: dict[str, Any] = schema.load(request.args.to_dict())
+    return result

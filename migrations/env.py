@@ -1,0 +1,55 @@
+"""Alembic environment, run by Flask-Migrate (`flask db ...`) inside the app."""
+
+import logging
+from logging.config import fileConfig
+from typing import Any
+
+from alembic import context
+from flask import current_app
+from sqlalchemy.types import TypeDecorator
+
+config = context.config
+# Keep the app's own loggers alive when migrations run in-process (tests, CLI).
+fileConfig(config.config_file_name, disable_existing_loggers=False)
+logger = logging.getLogger("alembic.env")
+
+# db.engine, not the generated db.get_engine(): that is deprecated in Flask-SQLAlchemy 3.1
+# (a DeprecationWarning, fatal under -W error) and gone in 3.2.
+db = current_app.extensions["migrate"].db
+config.set_main_option("sqlalchemy.url", db.engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Write app-level TypeDecorators as their plain SQLAlchemy type, so migrations import nothing of the app."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
+def process_revision_directives(context: Any, revision: Any, directives: list[Any]) -> None:
+    """Write no empty migration when autogenerate finds no change."""
+    if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
+        directives[:] = []
+        logger.info("No changes in schema detected.")
+
+
+def options() -> dict[str, Any]:
+    conf_args = dict(current_app.extensions["migrate"].configure_args)
+    conf_args.setdefault("process_revision_directives", process_revision_directives)
+    conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("compare_type", True)
+    # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
+    conf_args.setdefault("render_as_batch", db.engine.dialect.name == "sqlite")
+    return conf_args
+
+
+if context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=db.metadata,
+                      literal_binds=True, **options())
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    with db.engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=db.metadata, **options())
+        with context.begin_transaction():
+            context.run_migrations()

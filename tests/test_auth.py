@@ -1,0 +1,306 @@
+"""Registration, login, the token lifecycle and what makes a token stop working."""
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import jwt as pyjwt
+import pytest
+from argon2 import PasswordHasher
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from app import create_app, models
+from app.extensions import db
+from app.models import RefreshSession, RevokedToken, User
+from tests.conftest import PASSWORD, SECRET, Account, assert_problem, bearer, make_user, settings
+
+REGISTER = "/api/v1/auth/register"
+LOGIN = "/api/v1/auth/login"
+REFRESH = "/api/v1/auth/refresh"
+LOGOUT = "/api/v1/auth/logout"
+ME = "/api/v1/users/me"
+
+
+def register(client: FlaskClient, **overrides: Any) -> Any:
+    body = {"email": "ada@example.com", "password": PASSWORD, "display_name": "Ada", **overrides}
+    return client.post(REGISTER, json=body)
+
+
+def claims(token: str) -> dict[str, Any]:
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def forge(payload: dict[str, Any], key: str = SECRET, algorithm: str = "HS256") -> str:
+    return pyjwt.encode(payload, key, algorithm=algorithm)
+
+
+# --- registration -------------------------------------------------------------------------
+
+
+def test_register_creates_a_user_with_a_normalised_email(client: FlaskClient) -> None:
+    response = register(client, email="  Ada@Example.COM ")
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["email"] == "ada@example.com"
+    assert body["role"] == "user" and body["is_active"] is True
+    assert uuid.UUID(body["id"]).version == 4
+    assert "password" not in body and "password_hash" not in body
+    assert response.headers["Location"].endswith(f"/api/v1/users/{body['id']}")
+
+
+@pytest.mark.parametrize("extra", [{"role": "admin"}, {"is_active": False}, {"id": str(uuid.uuid4())}])
+def test_register_rejects_fields_a_caller_must_not_set(client: FlaskClient, app: Flask, extra: dict[str, Any]) -> None:
+    body = assert_problem(register(client, **extra), 422, "validation_failed")
+    assert body["errors"] == {next(iter(extra)): ["Unknown field."]}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("password", "a" * 14),  # below the default minimum of 15
+        ("password", "a" * 1025),  # above the cap that bounds hashing cost
+        ("email", "not-an-email"),
+        ("display_name", ""),
+        ("display_name", "Ada\x00"),
+        ("password", None),
+    ],
+)
+def test_register_validates_each_field(client: FlaskClient, field: str, value: Any) -> None:
+    body = assert_problem(register(client, **{field: value}), 422, "validation_failed")
+    assert list(body["errors"]) == [field]
+
+
+def test_password_rules_are_length_only(client: FlaskClient) -> None:
+    assert register(client, password="a" * 15).status_code == 201  # no composition rules
+    assert register(client, email="b@example.com", password="пароль-из-юникода-🙂").status_code == 201
+
+
+def test_register_with_a_taken_email_in_any_case_is_409(client: FlaskClient) -> None:
+    assert register(client).status_code == 201
+    body = assert_problem(register(client, email="ADA@example.com"), 409, "conflict")
+    assert body["errors"] == {"email": ["Already taken."]}
+
+
+def test_passwords_are_stored_as_salted_argon2id(client: FlaskClient, app: Flask) -> None:
+    register(client, email="a@example.com")
+    register(client, email="b@example.com")
+    with app.app_context():
+        hashes = list(db.session.scalars(select(User.password_hash)))
+    assert all(h.startswith("$argon2id$v=19$m=19456,t=2,p=1$") for h in hashes)
+    assert hashes[0] != hashes[1]
+
+
+# --- login --------------------------------------------------------------------------------
+
+
+def test_login_returns_a_token_pair_with_string_identity(user: Account, app: Flask) -> None:
+    tokens = user.tokens
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 900
+    access, refresh = claims(tokens["access_token"]), claims(tokens["refresh_token"])
+    assert access["sub"] == user.id and access["type"] == "access"
+    assert access["exp"] - access["iat"] == 900
+    assert refresh["type"] == "refresh" and refresh["sid"] == access["sid"]
+    assert abs(refresh["exp"] - refresh["iat"] - 14 * 86400) <= 2
+    assert pyjwt.get_unverified_header(tokens["access_token"])["alg"] == "HS256"
+
+
+def test_unknown_email_and_wrong_password_look_the_same(
+    client: FlaskClient, user: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verify_calls = []
+    real_verify = PasswordHasher.verify
+    monkeypatch.setattr(PasswordHasher, "verify", lambda self, h, p: verify_calls.append(1) or real_verify(self, h, p))
+
+    unknown = client.post(LOGIN, json={"email": "nobody@example.com", "password": PASSWORD})
+    assert len(verify_calls) == 1  # one hash even though there is no account
+    wrong = client.post(LOGIN, json={"email": user.email, "password": PASSWORD + "!"})
+    assert len(verify_calls) == 2
+
+    for response in (unknown, wrong):
+        assert_problem(response, 401, "invalid_credentials")
+    strip = lambda r: {k: v for k, v in r.get_json().items() if k != "request_id"}  # noqa: E731
+    assert strip(unknown) == strip(wrong)
+
+
+def test_login_is_case_insensitive_on_email(client: FlaskClient, user: Account) -> None:
+    assert client.post(LOGIN, json={"email": user.email.upper(), "password": PASSWORD}).status_code == 200
+
+
+def test_disabled_account_cannot_log_in(client: FlaskClient, app: Flask) -> None:
+    disabled = make_user(app, is_active=False)
+    assert_problem(client.post(LOGIN, json={"email": disabled.email, "password": PASSWORD}), 401, "invalid_credentials")
+
+
+def test_login_rehashes_a_password_stored_with_old_parameters(client: FlaskClient, app: Flask) -> None:
+    account = make_user(app)
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with app.app_context():
+        db.session.get_one(User, account.id).password_hash = weak
+        db.session.commit()
+    assert client.post(LOGIN, json={"email": account.email, "password": PASSWORD}).status_code == 200
+    with app.app_context():
+        stored = db.session.get_one(User, account.id).password_hash
+    assert stored != weak and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+# --- refresh rotation and reuse detection -----------------------------------------------
+
+
+def test_refresh_rotates_and_reuse_ends_the_whole_session(client: FlaskClient, user: Account) -> None:
+    first = user.tokens
+    second = client.post(REFRESH, headers=bearer(first["refresh_token"]))
+    assert second.status_code == 200
+    second_tokens = second.get_json()
+    assert second_tokens["refresh_token"] != first["refresh_token"]
+    assert claims(second_tokens["refresh_token"])["exp"] <= claims(first["refresh_token"])["exp"]  # never extends
+    assert client.get(ME, headers=bearer(second_tokens["access_token"])).status_code == 200
+
+    # Replaying the rotated token is theft or a bug: the whole family ends.
+    assert_problem(client.post(REFRESH, headers=bearer(first["refresh_token"])), 401, "refresh_token_reused")
+    assert_problem(client.post(REFRESH, headers=bearer(second_tokens["refresh_token"])), 401, "invalid_token")
+    assert_problem(client.get(ME, headers=bearer(second_tokens["access_token"])), 401, "invalid_token")
+
+
+def test_racing_uses_of_one_refresh_token_rotate_it_once(client: FlaskClient, user: Account, app: Flask) -> None:
+    barrier = threading.Barrier(2)
+
+    def use() -> int:
+        barrier.wait()
+        return app.test_client().post(REFRESH, headers=bearer(user.tokens["refresh_token"])).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = sorted(pool.map(lambda _: use(), range(2)))
+    assert statuses == [200, 401]
+
+
+def test_token_types_are_not_interchangeable(client: FlaskClient, user: Account) -> None:
+    assert_problem(client.post(REFRESH, headers=user.headers), 401, "invalid_token")
+    assert_problem(client.get(ME, headers=bearer(user.tokens["refresh_token"])), 401, "invalid_token")
+
+
+# --- logout and other ways a token stops working -----------------------------------------
+
+
+def test_logout_revokes_the_access_and_refresh_token(client: FlaskClient, user: Account, app: Flask) -> None:
+    other_session = Account(client, user.id, user.email, user.password)
+    other_session.login()
+
+    response = client.post(LOGOUT, headers=user.headers)
+    assert response.status_code == 204 and response.data == b""
+    assert_problem(client.get(ME, headers=user.headers), 401, "invalid_token")
+    assert_problem(client.post(REFRESH, headers=bearer(user.tokens["refresh_token"])), 401, "invalid_token")
+    with app.app_context():
+        assert db.session.get(RevokedToken, claims(user.tokens["access_token"])["jti"]) is not None
+    assert client.get(ME, headers=other_session.headers).status_code == 200  # only this session ended
+
+
+def test_password_change_ends_the_other_sessions(client: FlaskClient, user: Account) -> None:
+    other = Account(client, user.id, user.email, user.password)
+    other.login()
+    new_password = "a different long passphrase"
+
+    wrong = client.post(f"{ME}/password", headers=user.headers,
+                        json={"current_password": "nope" * 4, "new_password": new_password})
+    assert assert_problem(wrong, 422)["errors"] == {"current_password": ["Incorrect password."]}
+
+    response = client.post(f"{ME}/password", headers=user.headers,
+                           json={"current_password": PASSWORD, "new_password": new_password})
+    assert response.status_code == 204
+    assert client.get(ME, headers=user.headers).status_code == 200  # this session goes on
+    assert client.post(REFRESH, headers=bearer(user.tokens["refresh_token"])).status_code == 200
+    assert_problem(client.get(ME, headers=other.headers), 401)
+    assert_problem(client.post(REFRESH, headers=bearer(other.tokens["refresh_token"])), 401)
+    assert client.post(LOGIN, json={"email": user.email, "password": PASSWORD}).status_code == 401
+    assert client.post(LOGIN, json={"email": user.email, "password": new_password}).status_code == 200
+
+
+def test_password_change_checks_the_new_password(client: FlaskClient, user: Account) -> None:
+    response = client.post(f"{ME}/password", headers=user.headers, json={"current_password": PASSWORD, "new_password": "short"})
+    assert list(assert_problem(response, 422)["errors"]) == ["new_password"]
+
+
+def test_disabled_and_deleted_users_lose_access_on_the_next_request(
+    client: FlaskClient, make_account: Callable[..., Account], app: Flask
+) -> None:
+    disabled, deleted = make_account(), make_account()
+    with app.app_context():
+        db.session.get_one(User, uuid.UUID(disabled.id)).is_active = False
+        db.session.delete(db.session.get_one(User, uuid.UUID(deleted.id)))
+        db.session.commit()
+    for account in (disabled, deleted):
+        assert_problem(client.get(ME, headers=account.headers), 401, "invalid_token")
+        assert_problem(client.post(REFRESH, headers=bearer(account.tokens["refresh_token"])), 401, "invalid_token")
+
+
+# --- bad tokens are 401 with WWW-Authenticate, never 422 or 500 ---------------------------
+
+
+def test_a_missing_token_is_401_with_a_bearer_challenge(client: FlaskClient) -> None:
+    response = client.get(ME)
+    assert_problem(response, 401, "missing_token")
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def bad_tokens(user: Account) -> dict[str, str]:
+    good = claims(user.tokens["access_token"])
+    now = int(time.time())
+    header, payload, signature = user.tokens["access_token"].split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    return {
+        "alg none": pyjwt.encode(good, key=None, algorithm="none"),
+        "HS512 with the real key": forge(good, algorithm="HS512"),
+        "another key": forge(good, key="another-secret-that-is-long-enough-0123456789"),
+        "flipped signature": f"{header}.{payload}.{flipped}",
+        "expired": forge({**good, "iat": now - 1000, "nbf": now - 1000, "exp": now - 1}),
+        "not yet valid": forge({**good, "nbf": now + 300}),
+        "integer sub": forge({**good, "sub": 12345}),
+        "no session id": forge({k: v for k, v in good.items() if k != "sid"}),
+        "someone else's id": forge({**good, "sub": str(uuid.uuid4())}),
+        "garbage": "not.a.jwt",
+    }
+
+
+def test_every_kind_of_bad_token_is_401(client: FlaskClient, user: Account) -> None:
+    for name, token in bad_tokens(user).items():
+        response = client.get(ME, headers=bearer(token))
+        assert response.status_code == 401, name
+        assert_problem(response, 401)
+        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"], name
+
+
+@pytest.mark.parametrize("header", ["Token {t}", "Bearer Bearer {t}", "{t}", "Bearer"])
+def test_a_malformed_authorization_header_is_401(client: FlaskClient, user: Account, header: str) -> None:
+    response = client.get(ME, headers={"Authorization": header.format(t=user.tokens["access_token"])})
+    assert_problem(response, 401)
+
+
+def test_tokens_in_the_query_string_are_ignored(client: FlaskClient, user: Account) -> None:
+    token = user.tokens["access_token"]
+    assert_problem(client.get(f"{ME}?jwt={token}&access_token={token}"), 401, "missing_token")
+
+
+def test_auth_errors_stay_401_outside_testing_mode(database_app: Flask, user: Account) -> None:
+    """restx turns JWT errors into 500s unless exceptions propagate; TESTING hides that."""
+    production_like = create_app(settings(TESTING=False, DATABASE_URL=database_app.config["DATABASE_URL"]))
+    client = production_like.test_client()
+    assert_problem(client.get(ME), 401, "missing_token")
+    assert_problem(client.get(ME, headers=bearer("not.a.jwt")), 401, "invalid_token")
+    assert_problem(client.get(ME, headers=bearer(user.tokens["refresh_token"])), 401, "invalid_token")
+    assert client.get(ME, headers=user.headers).status_code == 200
+    with production_like.app_context():
+        db.engine.dispose()
+
+
+def test_a_session_row_backs_every_login(client: FlaskClient, user: Account, app: Flask) -> None:
+    with app.app_context():
+        session = db.session.get_one(RefreshSession, uuid.UUID(claims(user.tokens["access_token"])["sid"]))
+    assert str(session.user_id) == user.id and session.revoked_at is None
+    assert session.current_jti == claims(user.tokens["refresh_token"])["jti"]
+    assert session.expires_at > models.utcnow()
