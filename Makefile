@@ -15,7 +15,8 @@ test: $(VENV)/.installed  ## Run the whole suite on SQLite and on a throwaway Po
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed  ## ruff and mypy
-	$(BIN)/ruff check app tests migrations wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check app tests migrations typings wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check app tests migrations typings wsgi.py gunicorn.conf.py
 	$(BIN)/mypy
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt

@@ -1,14 +1,13 @@
 """A batteries-included Flask REST API service."""
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import auth, cli, config, errors
-from app import health, users  # noqa: F401  (importing a namespace module adds its routes, once)
+from app import auth, cli, config, errors, health, users  # noqa: F401  (importing a namespace module adds its routes, once)
 from app.extensions import api, cors, db, jwt, migrate
 
 
@@ -18,6 +17,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config.load(overrides))
     config.check(app.config)
     app.logger.setLevel(app.config["LOG_LEVEL"])
+    if hops := app.config["PROXY_HOPS"]:
+        # Trust exactly the proxies we run; more would let clients spoof their IP.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))

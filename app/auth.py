@@ -11,7 +11,6 @@ from flask_jwt_extended import (
     create_refresh_token,
     current_user,
     get_jwt,
-    jwt_required,
     verify_jwt_in_request,
 )
 from flask_restx import Resource
@@ -52,7 +51,7 @@ def load_caller(_header: dict[str, Any], claims: dict[str, Any]) -> User | None:
     """Resolve a token to its user in one query; None (401) unless everything still holds."""
     try:
         user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
-        jti, token_type = str(claims["jti"]), claims["type"]
+        jti, kind = str(claims["jti"]), claims["type"]
     except (KeyError, TypeError, ValueError):
         return None  # fail closed on tokens we did not shape
     stmt = (
@@ -61,7 +60,7 @@ def load_caller(_header: dict[str, Any], claims: dict[str, Any]) -> User | None:
         .where(User.id == user_id, User.is_active, RefreshSession.id == session_id)
         .where(RefreshSession.revoked_at.is_(None))
     )
-    if token_type == "access":
+    if kind == "access":
         stmt = stmt.where(~exists().where(RevokedToken.jti == jti))
     user: User | None = db.session.scalar(stmt)
     return user
@@ -131,27 +130,30 @@ class Login(Resource):
 @ns.route("/refresh")
 class Refresh(Resource):
     @public
-    @jwt_required(refresh=True)
-    @ns.doc(description="Send the refresh token as `Authorization: Bearer <refresh_token>`. "
-            "Each refresh token works once; reusing one ends the whole session.")
+    @ns.doc(
+        description="Send the refresh token as `Authorization: Bearer <refresh_token>`. "
+        "Each refresh token works once; reusing one ends the whole session."
+    )
     @ns.response(200, "A new token pair", model(TokenSchema))
     @problems(401)
     def post(self) -> dict[str, Any]:
         """Rotate a refresh token into a new token pair."""
+        verify_jwt_in_request(refresh=True)
         claims = get_jwt()
         session_id = uuid.UUID(claims["sid"])
         # Compare-and-swap: only the session's current token rotates, and only once, even
         # when two requests race with it; any other use is a replay of a rotated token.
-        rotated = db.session.execute(
+        session = db.session.scalar(
             update(RefreshSession)
             .where(RefreshSession.id == session_id, RefreshSession.current_jti == claims["jti"])
             .values(current_jti=new_jti(), last_used_at=utcnow())
-        ).rowcount
-        if not rotated:
+            .returning(RefreshSession)
+        )
+        if session is None:
             end_sessions(RefreshSession.id == session_id)
             db.session.commit()
             raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
-        tokens = issue_tokens(current_user, db.session.get_one(RefreshSession, session_id))
+        tokens = issue_tokens(current_user, session)
         db.session.commit()
         return tokens
 

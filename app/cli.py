@@ -41,12 +41,16 @@ def create_admin(email: str, display_name: str, generate_password: bool) -> None
 def purge() -> None:
     """Delete revoked-token rows and sessions that have expired or ended."""
     now = utcnow()
-    tokens = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now)).rowcount
-    sessions = db.session.execute(
-        delete(RefreshSession).where(or_(RefreshSession.expires_at < now, RefreshSession.revoked_at.is_not(None)))
-    ).rowcount
+    tokens = db.session.scalars(
+        delete(RevokedToken).where(RevokedToken.expires_at < now).returning(RevokedToken.jti)
+    ).all()
+    sessions = db.session.scalars(
+        delete(RefreshSession)
+        .where(or_(RefreshSession.expires_at < now, RefreshSession.revoked_at.is_not(None)))
+        .returning(RefreshSession.id)
+    ).all()
     db.session.commit()
-    click.echo(f"Purged {tokens} revoked tokens and {sessions} ended sessions.")
+    click.echo(f"Purged {len(tokens)} revoked tokens and {len(sessions)} ended sessions.")
 
 
 def init_app(app: Flask) -> None:

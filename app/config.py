@@ -36,13 +36,22 @@ SETTINGS: dict[str, Setting] = {
     "APP_ENV": Setting("development", str, "development or production; production turns on the start-up guard"),
     "SECRET_KEY": Setting("", str, "Flask secret, >= 32 random bytes; required in production"),
     "JWT_SECRET_KEY": Setting("", str, "HS256 signing key for tokens, >= 32 random bytes; required in production"),
-    "DATABASE_URL": Setting("sqlite:///app.db", str, "SQLAlchemy URL; relative SQLite paths live in instance/; postgres:// uses psycopg2"),
+    "DATABASE_URL": Setting(
+        "sqlite:///app.db", str, "SQLAlchemy URL; relative SQLite paths live in instance/; postgres:// uses psycopg2"
+    ),
     "JWT_ACCESS_TOKEN_MINUTES": Setting("15", int, "lifetime of an access token"),
     "JWT_REFRESH_TOKEN_DAYS": Setting("14", int, "absolute lifetime of a login session; refreshing never extends it"),
-    "PASSWORD_MIN_LENGTH": Setting("15", int, "minimum password length in characters (NIST SP 800-63B); the maximum is 1024"),
-    "CORS_ORIGINS": Setting("", _list, "comma-separated origins allowed to call /api/ from a browser; empty means none"),
+    "PASSWORD_MIN_LENGTH": Setting(
+        "15", int, "minimum password length in characters (NIST SP 800-63B); the maximum is 1024"
+    ),
+    "CORS_ORIGINS": Setting(
+        "", _list, "comma-separated origins allowed to call /api/ from a browser; empty means none"
+    ),
     "DOCS_ENABLED": Setting("true", _bool, "serve Swagger UI at /swagger and the spec at /api/v1/swagger.json"),
     "MAX_CONTENT_LENGTH": Setting("1048576", int, "largest request body in bytes; larger bodies get 413"),
+    "PROXY_HOPS": Setting(
+        "0", int, "reverse proxies in front of the app whose X-Forwarded-* headers to trust (nginx: 1)"
+    ),
     "LOG_LEVEL": Setting("INFO", str.upper, "DEBUG, INFO, WARNING or ERROR"),
     "FLASK_DEBUG": Setting("false", _bool, "Flask debug mode; never in production"),
 }

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db, jwt
@@ -31,9 +32,7 @@ def request_id() -> str:
     return str(g.request_id)
 
 
-def problem(
-    status: int, code: str, detail: str | None = None, errors: dict[str, Any] | None = None
-) -> Response:
+def problem(status: int, code: str, detail: str | None = None, errors: dict[str, Any] | None = None) -> Response:
     """Build the problem+json response; the only place an error body is made."""
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -72,7 +71,7 @@ def _unique_violation_fields(e: IntegrityError) -> list[str] | None:
         name = orig.diag.constraint_name  # type: ignore[union-attr]
         for table in db.metadata.tables.values():
             for constraint in table.constraints:
-                if constraint.name == name:
+                if isinstance(constraint, ColumnCollectionConstraint) and constraint.name == name:
                     return [column.name for column in constraint.columns]
         return []
     match = re.match(r"UNIQUE constraint failed: (.+)", str(orig))  # SQLite names the columns

@@ -129,7 +129,9 @@ class ProblemSchema(Schema):
     title = fields.String(metadata={"example": "Unprocessable Content"})
     status = fields.Integer(metadata={"example": 422})
     detail = fields.String()
-    code = fields.String(metadata={"description": "Stable machine-readable error code.", "example": "validation_failed"})
+    code = fields.String(
+        metadata={"description": "Stable machine-readable error code.", "example": "validation_failed"}
+    )
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),

@@ -57,12 +57,17 @@ def visible_user(user_id: uuid.UUID) -> User:
     return user
 
 
+def dump_user(user: User) -> dict[str, Any]:
+    result: dict[str, Any] = UserSchema().dump(user)
+    return result
+
+
 def update_user(user: User, schema: ProfileUpdateSchema) -> dict[str, Any]:
     """Apply a validated partial update and commit it."""
     for field, value in load_json(schema).items():
         setattr(user, field, value)
     db.session.commit()
-    return UserSchema().dump(user)
+    return dump_user(user)
 
 
 def create_user(data: dict[str, Any]) -> User:
@@ -75,7 +80,7 @@ def create_user(data: dict[str, Any]) -> User:
 
 
 def created(user: User) -> tuple[dict[str, Any], int, dict[str, str]]:
-    return UserSchema().dump(user), 201, {"Location": url_for("users_user_detail", user_id=user.id)}
+    return dump_user(user), 201, {"Location": url_for("users_user_detail", user_id=user.id)}
 
 
 def deleted(user: User) -> Response:
@@ -90,7 +95,7 @@ class Me(Resource):
     @problems(401)
     def get(self) -> dict[str, Any]:
         """Show your profile."""
-        return UserSchema().dump(current_user)
+        return dump_user(current_user)
 
     @ns.expect(model(ProfileUpdateSchema))
     @ns.response(200, "Updated profile", user_model)
@@ -115,8 +120,9 @@ class MyPassword(Resource):
         """Change your password (needs the current one); ends your other sessions."""
         data = load_json(PasswordChangeSchema())
         if not current_user.check_password(data["current_password"]):
-            raise ApiError(422, "validation_failed", "The request is not valid.",
-                           {"current_password": ["Incorrect password."]})
+            raise ApiError(
+                422, "validation_failed", "The request is not valid.", {"current_password": ["Incorrect password."]}
+            )
         current_user.set_password(data["new_password"])
         end_sessions(RefreshSession.user_id == current_user.id, RefreshSession.id != uuid.UUID(get_jwt()["sid"]))
         db.session.commit()
@@ -143,7 +149,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
         raise ApiError(422, "validation_failed", "The request is not valid.", {"cursor": ["Invalid cursor."]}) from e
 
 
-def user_list_query(args: dict[str, Any]) -> Select[tuple[User]]:
+def user_list_query(args: dict[str, Any]) -> Select[User]:
     """Filter and keyset-order the users; the (column, id) order is backed by an index."""
     stmt = select(User)
     if "email" in args:
@@ -198,7 +204,7 @@ class UserDetail(Resource):
     @problems(401, 404)
     def get(self, user_id: uuid.UUID) -> dict[str, Any]:
         """Show a user (admin, or yourself)."""
-        return UserSchema().dump(visible_user(user_id))
+        return dump_user(visible_user(user_id))
 
     @ns.expect(model(AdminUserUpdateSchema))
     @ns.response(200, "Updated user", user_model)

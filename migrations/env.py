@@ -44,8 +44,9 @@ def options() -> dict[str, Any]:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=db.metadata,
-                      literal_binds=True, **options())
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"), target_metadata=db.metadata, literal_binds=True, **options()
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -34,8 +34,11 @@ def postgres() -> Iterator[Cluster | None]:
         return
     bindir = find_bindir()
     if bindir is None:
-        pytest.fail("PostgreSQL server binaries not found: install postgresql-15, set TEST_PG_BINDIR or "
-                    "TEST_DATABASE_URL, or run only SQLite with TEST_DATABASES=sqlite", pytrace=False)
+        pytest.fail(
+            "PostgreSQL server binaries not found: install postgresql-15, set TEST_PG_BINDIR or "
+            "TEST_DATABASE_URL, or run only SQLite with TEST_DATABASES=sqlite",
+            pytrace=False,
+        )
     cluster = Cluster(bindir)
     cluster.start()
     yield cluster

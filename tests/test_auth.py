@@ -206,12 +206,14 @@ def test_password_change_ends_the_other_sessions(client: FlaskClient, user: Acco
     other.login()
     new_password = "a different long passphrase"
 
-    wrong = client.post(f"{ME}/password", headers=user.headers,
-                        json={"current_password": "nope" * 4, "new_password": new_password})
+    wrong = client.post(
+        f"{ME}/password", headers=user.headers, json={"current_password": "nope" * 4, "new_password": new_password}
+    )
     assert assert_problem(wrong, 422)["errors"] == {"current_password": ["Incorrect password."]}
 
-    response = client.post(f"{ME}/password", headers=user.headers,
-                           json={"current_password": PASSWORD, "new_password": new_password})
+    response = client.post(
+        f"{ME}/password", headers=user.headers, json={"current_password": PASSWORD, "new_password": new_password}
+    )
     assert response.status_code == 204
     assert client.get(ME, headers=user.headers).status_code == 200  # this session goes on
     assert client.post(REFRESH, headers=bearer(user.tokens["refresh_token"])).status_code == 200
@@ -222,7 +224,9 @@ def test_password_change_ends_the_other_sessions(client: FlaskClient, user: Acco
 
 
 def test_password_change_checks_the_new_password(client: FlaskClient, user: Account) -> None:
-    response = client.post(f"{ME}/password", headers=user.headers, json={"current_password": PASSWORD, "new_password": "short"})
+    response = client.post(
+        f"{ME}/password", headers=user.headers, json={"current_password": PASSWORD, "new_password": "short"}
+    )
     assert list(assert_problem(response, 422)["errors"]) == ["new_password"]
 
 

@@ -14,8 +14,9 @@ from tests.conftest import PASSWORD, Account, make_user
 
 
 def test_create_admin_prompts_for_the_password(app: Flask, client: FlaskClient) -> None:
-    result = app.test_cli_runner().invoke(args=["users", "create-admin", "--email", "Root@Example.com"],
-                                          input=f"{PASSWORD}\n{PASSWORD}\n")
+    result = app.test_cli_runner().invoke(
+        args=["users", "create-admin", "--email", "Root@Example.com"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
     admin = Account(client, "", "root@example.com", PASSWORD)
@@ -24,8 +25,9 @@ def test_create_admin_prompts_for_the_password(app: Flask, client: FlaskClient) 
 
 
 def test_create_admin_can_generate_a_password(app: Flask, client: FlaskClient) -> None:
-    result = app.test_cli_runner().invoke(args=["users", "create-admin", "--email", "gen@example.com",
-                                                "--generate-password"])
+    result = app.test_cli_runner().invoke(
+        args=["users", "create-admin", "--email", "gen@example.com", "--generate-password"]
+    )
     assert result.exit_code == 0, result.output
     password = re.search(r"Password \(shown once\): (\S+)", result.output).group(1)  # type: ignore[union-attr]
     assert len(password) >= 24
@@ -47,14 +49,21 @@ def test_tokens_purge_removes_only_what_has_ended(app: Flask) -> None:
     user = make_user(app)
     now = utcnow()
     with app.app_context():
-        db.session.add_all([
-            RevokedToken(jti="expired", expires_at=now - timedelta(minutes=1)),
-            RevokedToken(jti="live", expires_at=now + timedelta(minutes=10)),
-            RefreshSession(id=uuid.uuid4(), user_id=user.id, current_jti="a", expires_at=now - timedelta(days=1)),
-            RefreshSession(id=uuid.uuid4(), user_id=user.id, current_jti="b", expires_at=now + timedelta(days=1),
-                           revoked_at=now),
-            RefreshSession(id=uuid.uuid4(), user_id=user.id, current_jti="c", expires_at=now + timedelta(days=1)),
-        ])
+        db.session.add_all(
+            [
+                RevokedToken(jti="expired", expires_at=now - timedelta(minutes=1)),
+                RevokedToken(jti="live", expires_at=now + timedelta(minutes=10)),
+                RefreshSession(id=uuid.uuid4(), user_id=user.id, current_jti="a", expires_at=now - timedelta(days=1)),
+                RefreshSession(
+                    id=uuid.uuid4(),
+                    user_id=user.id,
+                    current_jti="b",
+                    expires_at=now + timedelta(days=1),
+                    revoked_at=now,
+                ),
+                RefreshSession(id=uuid.uuid4(), user_id=user.id, current_jti="c", expires_at=now + timedelta(days=1)),
+            ]
+        )
         db.session.commit()
     result = app.test_cli_runner().invoke(args=["tokens", "purge"])
     assert result.exit_code == 0 and "Purged 1 revoked tokens and 2 ended sessions" in result.output

@@ -18,8 +18,9 @@ def test_concurrent_duplicate_registrations_give_one_201_and_409s(app: Flask) ->
     def register(i: int) -> tuple[int, str]:
         client = app.test_client()
         barrier.wait()
-        response = client.post("/api/v1/auth/register",
-                               json={"email": variants[i % 4], "password": PASSWORD, "display_name": f"R{i}"})
+        response = client.post(
+            "/api/v1/auth/register", json={"email": variants[i % 4], "password": PASSWORD, "display_name": f"R{i}"}
+        )
         return response.status_code, response.mimetype
 
     with ThreadPoolExecutor(20) as pool:

@@ -45,9 +45,23 @@ def test_flask_db_commands_run_warning_free(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "SECRET_KEY": "", "JWT_SECRET_KEY": ""}
     env.pop("FLASK_APP", None)
     for command in (["upgrade"], ["check"], ["downgrade", "base"], ["upgrade"]):
-        result = subprocess.run([sys.executable, "-W", "error", "-m", "flask", "db", *command], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-W", "error", "-m", "flask", "db", *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
-    assert "No new upgrade operations detected" in subprocess.run(
-        [sys.executable, "-m", "flask", "db", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    ).stdout
+    assert (
+        "No new upgrade operations detected"
+        in subprocess.run(
+            [sys.executable, "-m", "flask", "db", "check"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )

@@ -40,8 +40,12 @@ def test_every_api_route_is_documented(app: Flask, spec: dict[str, Any]) -> None
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(path, method, op) for path, ops in spec["paths"].items() for method, op in ops.items()
-            if method != "parameters"]
+    return [
+        (path, method, op)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if method != "parameters"
+    ]
 
 
 def test_every_operation_documents_its_errors_and_summary(spec: dict[str, Any]) -> None:
@@ -62,8 +66,11 @@ def test_every_operation_documents_its_errors_and_summary(spec: dict[str, Any]) 
 
 @pytest.mark.parametrize(
     ("definition", "schema"),
-    [(name.removesuffix("Schema"), cls) for name, cls in vars(schemas).items()
-     if isinstance(cls, type) and issubclass(cls, Schema) and cls is not Schema and not name.endswith("QuerySchema")],
+    [
+        (name.removesuffix("Schema"), cls)
+        for name, cls in vars(schemas).items()
+        if isinstance(cls, type) and issubclass(cls, Schema) and cls is not Schema and not name.endswith("QuerySchema")
+    ],
 )
 def test_definitions_are_the_marshmallow_schemas(spec: dict[str, Any], definition: str, schema: type[Schema]) -> None:
     documented = spec["definitions"][definition]

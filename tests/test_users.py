@@ -48,9 +48,7 @@ def test_patch_me_cannot_escalate(client: FlaskClient, user: Account, field: str
         assert (stored.role, stored.is_active) == ("user", True)
 
 
-def test_patch_me_to_a_taken_email_is_409_and_changes_nothing(
-    client: FlaskClient, user: Account, app: Flask
-) -> None:
+def test_patch_me_to_a_taken_email_is_409_and_changes_nothing(client: FlaskClient, user: Account, app: Flask) -> None:
     other = make_user(app)
     body = assert_problem(client.patch(ME, headers=user.headers, json={"email": other.email.upper()}), 409)
     assert body["errors"] == {"email": ["Already taken."]}
@@ -114,9 +112,7 @@ def test_admin_creates_a_user_with_a_role(client: FlaskClient, admin: Account) -
     assert_problem(client.post(USERS, headers=admin.headers, json={**new, "role": "root"}), 422)
 
 
-def test_roles_are_read_from_the_database_on_each_request(
-    client: FlaskClient, admin: Account, user: Account
-) -> None:
+def test_roles_are_read_from_the_database_on_each_request(client: FlaskClient, admin: Account, user: Account) -> None:
     assert client.patch(f"{USERS}/{user.id}", headers=admin.headers, json={"role": "admin"}).status_code == 200
     assert client.get(USERS, headers=user.headers).status_code == 200  # same token, new role
     assert client.patch(f"{USERS}/{user.id}", headers=admin.headers, json={"role": "user"}).status_code == 200
@@ -146,8 +142,16 @@ def test_admin_deletes_a_user(client: FlaskClient, admin: Account, user: Account
 @pytest.fixture
 def seven_users(app: Flask, admin: Account) -> list[User]:
     names = ["Ann", "bob", "Cy", "Dee", "Eve", "Fay", "Gus%"]
-    return [make_user(app, email=f"{n.strip('%').lower()}@example.org", display_name=n,
-                      role="admin" if n == "Cy" else "user", is_active=n != "Dee") for n in names]
+    return [
+        make_user(
+            app,
+            email=f"{n.strip('%').lower()}@example.org",
+            display_name=n,
+            role="admin" if n == "Cy" else "user",
+            is_active=n != "Dee",
+        )
+        for n in names
+    ]
 
 
 def walk(client: FlaskClient, admin: Account, query: str) -> list[dict[str, Any]]:
@@ -173,7 +177,9 @@ def test_pages_cover_every_user_once_in_order(client: FlaskClient, admin: Accoun
 
 
 @pytest.mark.parametrize("sort", ["email", "-email", "created_at", "-created_at"])
-def test_sorting_is_by_an_allowlisted_key(client: FlaskClient, admin: Account, seven_users: list[User], sort: str) -> None:
+def test_sorting_is_by_an_allowlisted_key(
+    client: FlaskClient, admin: Account, seven_users: list[User], sort: str
+) -> None:
     key = sort.lstrip("-")
     values = [i[key] for i in walk(client, admin, f"limit=2&sort={sort}")]
     assert values == sorted(values, reverse=sort.startswith("-"))
@@ -198,8 +204,14 @@ def test_filters(client: FlaskClient, admin: Account, seven_users: list[User], q
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=101", "limit"), ("sort=password_hash", "sort"), ("cursor=garbage", "cursor"),
-     ("role=root", "role"), ("bogus=1", "bogus")],
+    [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("sort=password_hash", "sort"),
+        ("cursor=garbage", "cursor"),
+        ("role=root", "role"),
+        ("bogus=1", "bogus"),
+    ],
 )
 def test_bad_list_queries_are_422(client: FlaskClient, admin: Account, query: str, field: str) -> None:
     assert list(assert_problem(client.get(f"{USERS}?{query}", headers=admin.headers), 422)["errors"]) == [field]

@@ -1,0 +1,4 @@
+from typing import Any
+
+class SchemaModel(dict[str, Any]):
+    name: str
