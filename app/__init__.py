@@ -7,8 +7,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import auth, cli, config, errors, health, users  # noqa: F401  (importing a namespace module adds its routes, once)
+from app import auth, cli, config, errors, health, users  # noqa: F401 (health, users: routes register on import)
 from app.extensions import api, cors, db, jwt, migrate
+from app.ratelimit import limiter
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -26,6 +27,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     jwt.init_app(app)
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
     api.init_app(app, add_specs=app.config["DOCS_ENABLED"])
+    limiter.init_app(app)  # before auth, so a flood is refused before it costs a database query
     auth.init_app(app)
     errors.init_app(app)
     cli.init_app(app)

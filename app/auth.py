@@ -1,9 +1,8 @@
 """The auth namespace (register, login, refresh, logout) and who the caller is."""
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask_jwt_extended import (
@@ -18,31 +17,23 @@ from sqlalchemy import exists, select, update
 
 from app.errors import ApiError
 from app.extensions import api, db, jwt
+from app.markers import marked, public
 from app.models import RefreshSession, RevokedToken, User, end_sessions, normalise_email, spend_one_hash, utcnow
 from app.openapi import BODY_ERRORS, model, problems
+from app.ratelimit import limit, login_account_key
 from app.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema, load_json
 from app.users import create_user, created
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 ns = api.namespace("auth", description="Accounts and tokens")
 
 PUBLIC_ENDPOINTS = {"static", "restx_doc.static", "doc", "specs", "root"}
 
 
-def public(func: F) -> F:
-    """Let a resource method run without an access token (everything else needs one)."""
-    func.public = True  # type: ignore[attr-defined]
-    return func
-
-
 def require_access_token() -> None:
     """Deny by default: every endpoint needs a valid access token unless marked @public."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
-        return  # unknown URLs become a plain 404; preflights are CORS's business
-    method = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-    if not getattr(method, "public", False):
+    if request.endpoint in PUBLIC_ENDPOINTS or request.method == "OPTIONS" or request.url_rule is None:
+        return  # library docs and static files; CORS preflights; unknown URLs (a plain 404)
+    if not marked("public"):
         verify_jwt_in_request()
 
 
@@ -93,6 +84,7 @@ class Register(Resource):
     @ns.expect(model(RegisterSchema))
     @ns.response(201, "Account created", model(UserSchema))
     @problems(*BODY_ERRORS, 409)
+    @limit("RATELIMIT_REGISTER_IP")
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create an account."""
         return created(create_user(load_json(RegisterSchema())))
@@ -105,6 +97,8 @@ class Login(Resource):
     @ns.expect(model(LoginSchema))
     @ns.response(200, "Logged in", model(TokenSchema))
     @problems(*BODY_ERRORS, 401)
+    @limit("RATELIMIT_LOGIN_IP")
+    @limit("RATELIMIT_LOGIN_ACCOUNT", login_account_key, failures_only=True)
     def post(self) -> dict[str, Any]:
         """Exchange email and password for an access and a refresh token."""
         data = load_json(LoginSchema())
@@ -136,6 +130,7 @@ class Refresh(Resource):
     )
     @ns.response(200, "A new token pair", model(TokenSchema))
     @problems(401)
+    @limit("RATELIMIT_REFRESH_IP")
     def post(self) -> dict[str, Any]:
         """Rotate a refresh token into a new token pair."""
         verify_jwt_in_request(refresh=True)

@@ -52,6 +52,19 @@ SETTINGS: dict[str, Setting] = {
     "PROXY_HOPS": Setting(
         "0", int, "reverse proxies in front of the app whose X-Forwarded-* headers to trust (nginx: 1)"
     ),
+    "RATELIMIT_STORAGE_URI": Setting(
+        "memory://", str, "where rate-limit counters live: memory:// (one process) or redis://host:6379/0"
+    ),
+    "RATELIMIT_PER_CALLER": Setting(
+        "600 per minute", str, "general quota per user (per IP when anonymous) on every endpoint"
+    ),
+    "RATELIMIT_LOGIN_ACCOUNT": Setting(
+        "10 per 15 minutes", str, "failed logins per email; the next attempt gets 429 before any hashing"
+    ),
+    "RATELIMIT_LOGIN_IP": Setting("30 per minute", str, "login attempts per client IP"),
+    "RATELIMIT_REGISTER_IP": Setting("5 per hour", str, "registrations per client IP"),
+    "RATELIMIT_REFRESH_IP": Setting("20 per minute", str, "token refreshes per client IP"),
+    "RATELIMIT_PASSWORD_IP": Setting("10 per hour", str, "password changes per client IP"),
     "LOG_LEVEL": Setting("INFO", str.upper, "DEBUG, INFO, WARNING or ERROR"),
     "FLASK_DEBUG": Setting("false", _bool, "Flask debug mode; never in production"),
 }
@@ -111,6 +124,11 @@ def check(cfg: dict[str, Any]) -> None:
         problems += secret_problems("JWT_SECRET_KEY", cfg["JWT_SECRET_KEY"])
         if cfg["DEBUG"]:
             problems.append("SEC005 FLASK_DEBUG is on")
+        if cfg["RATELIMIT_STORAGE_URI"].startswith("memory://") and os.environ.get("WEB_CONCURRENCY") != "1":
+            # Each worker would count on its own, multiplying every limit by the worker count.
+            problems.append(
+                "SEC006 RATELIMIT_STORAGE_URI keeps counters per process but several workers may run (use Redis)"
+            )
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
         if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

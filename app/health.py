@@ -8,9 +8,9 @@ from flask import current_app
 from flask_restx import Resource
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.auth import public
 from app.errors import ApiError
 from app.extensions import api, db
+from app.markers import exempt, public
 from app.openapi import model, problems
 from app.schemas import HealthSchema
 
@@ -27,6 +27,7 @@ class Live(Resource):
     @public
     @ns.doc(security=[])
     @ns.response(200, "The process is up", model(HealthSchema))
+    @exempt
     def get(self) -> dict[str, str]:
         """Report that the process is up (touches nothing else)."""
         return {"status": "ok"}
@@ -37,7 +38,8 @@ class Ready(Resource):
     @public
     @ns.doc(security=[])
     @ns.response(200, "Ready to serve", model(HealthSchema))
-    @problems(503)
+    @problems(503, limited=False)
+    @exempt
     def get(self) -> dict[str, str]:
         """Report whether the database is reachable and its schema is at the latest migration."""
         try:

@@ -36,12 +36,12 @@ def query(schema: type[Schema]) -> dict[str, Any]:
     return {p.pop("name"): p for p in params}
 
 
-def problems(*statuses: int) -> Callable[[F], F]:
-    """Document the problem+json error responses an operation can give."""
+def problems(*statuses: int, limited: bool = True) -> Callable[[F], F]:
+    """Document the problem+json error responses an operation can give (429 too, unless exempt)."""
     problem_model = model(ProblemSchema)
 
     def decorate(func: F) -> F:
-        for status in statuses:
+        for status in (*statuses, 429) if limited else statuses:
             func = api.response(status, HTTPStatus(status).phrase, problem_model)(func)
         return func
 

@@ -18,6 +18,7 @@ from app.errors import ApiError
 from app.extensions import api, db
 from app.models import RefreshSession, User, end_sessions
 from app.openapi import BODY_ERRORS, model, problems, query
+from app.ratelimit import limit
 from app.schemas import (
     AdminUserUpdateSchema,
     PasswordChangeSchema,
@@ -116,6 +117,7 @@ class MyPassword(Resource):
     @ns.expect(model(PasswordChangeSchema))
     @ns.response(204, "Password changed; your other sessions have ended")
     @problems(*BODY_ERRORS, 401)
+    @limit("RATELIMIT_PASSWORD_IP")
     def post(self) -> Response:
         """Change your password (needs the current one); ends your other sessions."""
         data = load_json(PasswordChangeSchema())

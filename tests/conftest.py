@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app
+from app.config import SETTINGS
 from app.extensions import db
 from app.models import User
 from tests.postgres import Cluster, find_bindir
@@ -21,9 +22,13 @@ PASSWORD = "correct horse battery staple"
 DATABASES = os.environ.get("TEST_DATABASES", "sqlite,postgres").split(",")
 
 
+UNLIMITED = {name: "1000000 per second" for name in SETTINGS if name.startswith("RATELIMIT_") and "URI" not in name}
+
+
 def settings(**overrides: Any) -> dict[str, Any]:
-    """Config for a test app: real secrets (PyJWT warns on short keys), testing mode."""
-    return {"TESTING": True, "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, **overrides}
+    """Config for a test app: real secrets (PyJWT warns on short keys), testing mode, and rate
+    limits out of the way (tests/test_ratelimit.py checks the real ones)."""
+    return {"TESTING": True, "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, **UNLIMITED, **overrides}
 
 
 @pytest.fixture(scope="session")

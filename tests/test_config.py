@@ -17,7 +17,13 @@ from app.extensions import db
 from tests.conftest import SECRET, settings
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, "FLASK_DEBUG": False}
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": SECRET,
+    "JWT_SECRET_KEY": SECRET,
+    "FLASK_DEBUG": False,
+    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+}
 
 
 @pytest.mark.parametrize(
@@ -55,6 +61,7 @@ def test_the_default_database_is_a_sqlite_file_in_instance(monkeypatch: pytest.M
         ({"JWT_SECRET_KEY": "short-but-random-Q7x"}, "JWT_SECRET_KEY", "SEC003"),
         ({"SECRET_KEY": "abababababababababababababababababab"}, "SECRET_KEY", "SEC004"),
         ({"FLASK_DEBUG": True}, "FLASK_DEBUG", "SEC005"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "RATELIMIT_STORAGE_URI", "SEC006"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides: dict[str, Any], setting: str, rule: str) -> None:
@@ -131,7 +138,7 @@ def test_client_ip_comes_from_exactly_the_trusted_proxies(database_app: Flask) -
     """Without a proxy, X-Forwarded-For is the client's own claim and must be ignored."""
     from flask import request
 
-    from app.auth import public
+    from app.markers import public
 
     seen = []
     for hops in (0, 1):

@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.auth import public
+from app.markers import public
 from tests.conftest import PASSWORD, Account, assert_problem, settings
 
 REGISTER = "/api/v1/auth/register"

@@ -1,0 +1,28 @@
+"""Per-handler markers (`@public`, `@exempt`) and how to read them for the current request."""
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, request
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def public(func: F) -> F:
+    """Let a handler run without an access token (everything else needs one)."""
+    func.public = True  # type: ignore[attr-defined]
+    return func
+
+
+def exempt(func: F) -> F:
+    """Take a handler out of the general rate-limit quota (probes must answer however busy)."""
+    func.exempt = True  # type: ignore[attr-defined]
+    return func
+
+
+def marked(marker: str) -> bool:
+    """Whether the handler about to serve this request carries a marker."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    # A restx Resource routes to one method per HTTP verb; a plain view is its own handler.
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    return bool(getattr(handler, marker, False))

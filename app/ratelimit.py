@@ -1,0 +1,63 @@
+"""Rate limits (Flask-Limiter): per account and per IP on auth flows, a quota per caller elsewhere."""
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, request
+from flask_jwt_extended import decode_token
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from jwt import PyJWTError
+
+from app.markers import marked
+from app.models import normalise_email
+
+F = Callable[..., Any]
+
+
+def caller_key() -> str:
+    """The caller's identity for the general quota: a validly signed token's subject, else the IP.
+
+    Only the signature is checked here (no database work), so a flood is refused before it costs
+    a query, and nobody can spend another user's quota without their token.
+    """
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        try:
+            return "user:" + str(decode_token(header.removeprefix("Bearer "))["sub"])
+        except (PyJWTError, KeyError, ValueError):
+            pass
+    return "ip:" + get_remote_address()
+
+
+def login_account_key() -> str:
+    """Failed logins count against the normalised email, whichever IPs they come from."""
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return "account:" + (normalise_email(email) if isinstance(email, str) else "")
+
+
+def _setting(name: str) -> Callable[[], str]:
+    # Limits are read from the current app's settings on each request, so every app (and test)
+    # enforces its own values even though the limiter is a process-wide singleton.
+    return lambda: str(current_app.config[name])
+
+
+def limit(
+    setting: str, key: Callable[[], str] = get_remote_address, *, failures_only: bool = False
+) -> Callable[[F], F]:
+    """Apply the rate limit named by a setting; with failures_only, only 401 answers count."""
+    deduct_when = (lambda response: response.status_code == 401) if failures_only else None
+    decorator: Callable[[F], F] = limiter.limit(_setting(setting), key_func=key, scope=setting, deduct_when=deduct_when)
+    return decorator
+
+
+# The limiter lives here rather than in extensions.py because its default key is caller_key.
+limiter = Limiter(
+    key_func=caller_key,
+    default_limits=[_setting("RATELIMIT_PER_CALLER")],
+    headers_enabled=True,
+    # If Redis goes away, each process keeps limiting on its own instead of failing every request.
+    in_memory_fallback_enabled=True,
+)
+limiter.request_filter(lambda: marked("exempt"))

@@ -1,0 +1,120 @@
+"""Rate limits: per account and per IP on auth flows, a per-caller quota, all as problem+json 429."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from flask import Flask
+
+from app import create_app
+from app.config import SETTINGS
+from tests.conftest import PASSWORD, Account, assert_problem, bearer, make_user, settings
+
+LOGIN = "/api/v1/auth/login"
+REAL_LIMITS = {name: SETTINGS[name].default for name in SETTINGS if name.startswith("RATELIMIT_")}
+
+
+@pytest.fixture
+def limited(database_app: Flask) -> Callable[..., Flask]:
+    """An app on the session database with the real default limits (or the given ones)."""
+
+    def make(**limits: str) -> Flask:
+        # A new app also gives the limiter fresh in-memory counters.
+        return create_app(settings(DATABASE_URL=database_app.config["DATABASE_URL"], **{**REAL_LIMITS, **limits}))
+
+    return make
+
+
+def assert_throttled(response: Any) -> None:
+    assert_problem(response, 429, "too_many_requests")
+    assert 1 <= int(response.headers["Retry-After"]) <= 3600
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_the_11th_failed_login_for_an_account_is_429_before_any_hashing(
+    limited: Callable[..., Flask], app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = limited().test_client()
+    alice = make_user(app, email="alice@example.com")
+    for i in range(10):
+        email = "Alice@Example.com" if i % 2 else "alice@example.com"  # one account, however spelt
+        assert client.post(LOGIN, json={"email": email, "password": "wrong " * 4}).status_code == 401
+
+    hashes: list[int] = []
+    real_verify = PasswordHasher.verify
+    monkeypatch.setattr(PasswordHasher, "verify", lambda self, h, p: hashes.append(1) or real_verify(self, h, p))
+    assert_throttled(client.post(LOGIN, json={"email": alice.email, "password": PASSWORD}))  # even the right one
+    assert hashes == []  # refused before the expensive part
+    bob = make_user(app)
+    assert client.post(LOGIN, json={"email": bob.email, "password": PASSWORD}).status_code == 200
+
+
+def test_successful_logins_do_not_count_against_the_account(limited: Callable[..., Flask], app: Flask) -> None:
+    client = limited().test_client()
+    user = make_user(app)
+    for _ in range(12):
+        assert client.post(LOGIN, json={"email": user.email, "password": PASSWORD}).status_code == 200
+
+
+def test_login_spraying_from_one_ip_is_429_at_the_31st(limited: Callable[..., Flask]) -> None:
+    client = limited().test_client()
+    for i in range(30):
+        assert client.post(LOGIN, json={"email": f"u{i}@example.com", "password": PASSWORD}).status_code == 401
+    assert_throttled(client.post(LOGIN, json={"email": "u99@example.com", "password": PASSWORD}))
+
+
+def test_a_spoofed_forwarded_for_does_not_reset_the_ip_limit(limited: Callable[..., Flask]) -> None:
+    client = limited(RATELIMIT_LOGIN_IP="3 per minute").test_client()
+    for i in range(3):
+        headers = {"X-Forwarded-For": f"10.0.0.{i}"}
+        client.post(LOGIN, json={"email": f"s{i}@example.com", "password": PASSWORD}, headers=headers)
+    assert_throttled(
+        client.post(
+            LOGIN, json={"email": "s9@example.com", "password": PASSWORD}, headers={"X-Forwarded-For": "10.9.9.9"}
+        )
+    )
+
+
+def test_registration_is_429_at_the_6th_from_one_ip(limited: Callable[..., Flask]) -> None:
+    client = limited().test_client()
+    for i in range(5):
+        body = {"email": f"r{i}@example.com", "password": PASSWORD, "display_name": "R"}
+        assert client.post("/api/v1/auth/register", json=body).status_code == 201
+    body = {"email": "r9@example.com", "password": PASSWORD, "display_name": "R"}
+    assert_throttled(client.post("/api/v1/auth/register", json=body))
+
+
+def test_refresh_is_429_at_the_21st_from_one_ip(limited: Callable[..., Flask], app: Flask) -> None:
+    client = limited().test_client()
+    account = Account(client, "", make_user(app).email, PASSWORD)
+    tokens = account.login()
+    for _ in range(20):
+        response = client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"]))
+        assert response.status_code == 200
+        tokens = response.get_json()
+    assert_throttled(client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"])))
+
+
+def test_the_general_quota_is_per_user_and_spares_probes(limited: Callable[..., Flask], app: Flask) -> None:
+    client = limited(RATELIMIT_PER_CALLER="3 per minute").test_client()
+    first, second = (Account(client, "", make_user(app).email, PASSWORD) for _ in range(2))
+    first.login()
+    second.login()
+    for _ in range(3):
+        assert client.get("/api/v1/users/me", headers=first.headers).status_code == 200
+    assert_throttled(client.get("/api/v1/users/me", headers=first.headers))
+    assert client.get("/api/v1/users/me", headers=second.headers).status_code == 200
+    for _ in range(5):
+        assert client.get("/api/v1/health/live").status_code == 200
+
+
+def test_a_forged_token_cannot_spend_someone_elses_quota(limited: Callable[..., Flask], app: Flask) -> None:
+    client = limited(RATELIMIT_PER_CALLER="3 per minute").test_client()
+    victim = Account(client, "", make_user(app).email, PASSWORD)
+    victim.login()
+    header, payload, _ = victim.tokens["access_token"].split(".")
+    forged = bearer(f"{header}.{payload}.forged-signature")
+    for _ in range(3):
+        assert client.get("/api/v1/users/me", headers=forged).status_code == 401
+    assert client.get("/api/v1/users/me", headers=victim.headers).status_code == 200
