@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import auth, cli, config, errors, health, users  # noqa: F401 (health, users: routes register on import)
+from app import auth, cli, config, errors, headers, health, users  # noqa: F401 (health, users: routes register on import)
 from app.extensions import api, cors, db, jwt, migrate
 from app.ratelimit import limiter
 
@@ -26,9 +26,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     jwt.init_app(app)
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
-    api.init_app(app, add_specs=app.config["DOCS_ENABLED"])
+    api.init_app(app, add_specs=app.config["DOCS_ENABLED"], title=app.config["APP_NAME"])
     limiter.init_app(app)  # before auth, so a flood is refused before it costs a database query
     auth.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)
     cli.init_app(app)
     return app

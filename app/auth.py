@@ -4,15 +4,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, jsonify, request
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
     current_user,
     get_jwt,
+    set_access_cookies,
+    set_refresh_cookies,
+    unset_jwt_cookies,
     verify_jwt_in_request,
 )
 from flask_restx import Resource
+from jwt import MissingRequiredClaimError
 from sqlalchemy import exists, select, update
 
 from app.errors import ApiError
@@ -22,7 +26,7 @@ from app.models import RefreshSession, RevokedToken, User, end_sessions, normali
 from app.openapi import BODY_ERRORS, model, problems
 from app.ratelimit import limit, login_account_key
 from app.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema, load_json
-from app.users import create_user, created
+from app.users import ETAG, create_user, created
 
 ns = api.namespace("auth", description="Accounts and tokens")
 
@@ -37,14 +41,30 @@ def require_access_token() -> None:
         verify_jwt_in_request()
 
 
+REQUIRED_CLAIMS = ("sub", "sid", "jti", "type", "iat", "exp", "iss", "aud")
+
+
+@jwt.decode_key_loader
+def decoding_key(_header: dict[str, Any], raw_claims: dict[str, Any]) -> str:
+    """Refuse tokens missing a claim we always write; the library would quietly default `type`
+    and `jti` otherwise. This hook is the one that sees the claims before those defaults."""
+    for claim in REQUIRED_CLAIMS:
+        if claim not in raw_claims:
+            raise MissingRequiredClaimError(claim)
+    key: str = current_app.config["JWT_SECRET_KEY"]
+    return key
+
+
 @jwt.user_lookup_loader
 def load_caller(_header: dict[str, Any], claims: dict[str, Any]) -> User | None:
     """Resolve a token to its user in one query; None (401) unless everything still holds."""
     try:
         user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
-        jti, kind = str(claims["jti"]), claims["type"]
+        jti, kind = claims["jti"], claims["type"]
     except (KeyError, TypeError, ValueError):
         return None  # fail closed on tokens we did not shape
+    if not isinstance(jti, str) or kind not in ("access", "refresh"):
+        return None
     stmt = (
         select(User)
         .join(RefreshSession, RefreshSession.user_id == User.id)
@@ -77,12 +97,23 @@ def issue_tokens(user: User, session: RefreshSession) -> dict[str, Any]:
     }
 
 
+def deliver(tokens: dict[str, Any]) -> Response:
+    """The token pair as JSON; in cookie mode as HttpOnly cookies instead, so page scripts never
+    hold a token (the readable csrf_* cookies feed the X-CSRF-TOKEN header of the double submit)."""
+    if not current_app.config["AUTH_COOKIES"]:
+        return jsonify(tokens)
+    response = jsonify({"token_type": "cookie", "expires_in": tokens["expires_in"]})
+    set_access_cookies(response, tokens["access_token"])
+    set_refresh_cookies(response, tokens["refresh_token"])
+    return response
+
+
 @ns.route("/register")
 class Register(Resource):
     @public
     @ns.doc(security=[])
     @ns.expect(model(RegisterSchema))
-    @ns.response(201, "Account created", model(UserSchema))
+    @ns.response(201, "Account created", model(UserSchema), headers=ETAG)
     @problems(*BODY_ERRORS, 409)
     @limit("RATELIMIT_REGISTER_IP")
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -99,7 +130,7 @@ class Login(Resource):
     @problems(*BODY_ERRORS, 401)
     @limit("RATELIMIT_LOGIN_IP")
     @limit("RATELIMIT_LOGIN_ACCOUNT", login_account_key, failures_only=True)
-    def post(self) -> dict[str, Any]:
+    def post(self) -> Response:
         """Exchange email and password for an access and a refresh token."""
         data = load_json(LoginSchema())
         user = db.session.scalar(select(User).where(User.email == normalise_email(data["email"])))
@@ -118,7 +149,7 @@ class Login(Resource):
         tokens = issue_tokens(user, session)
         db.session.add(session)
         db.session.commit()
-        return tokens
+        return deliver(tokens)
 
 
 @ns.route("/refresh")
@@ -131,7 +162,7 @@ class Refresh(Resource):
     @ns.response(200, "A new token pair", model(TokenSchema))
     @problems(401)
     @limit("RATELIMIT_REFRESH_IP")
-    def post(self) -> dict[str, Any]:
+    def post(self) -> Response:
         """Rotate a refresh token into a new token pair."""
         verify_jwt_in_request(refresh=True)
         claims = get_jwt()
@@ -150,7 +181,7 @@ class Refresh(Resource):
             raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
         tokens = issue_tokens(current_user, session)
         db.session.commit()
-        return tokens
+        return deliver(tokens)
 
 
 @ns.route("/logout")
@@ -163,7 +194,10 @@ class Logout(Resource):
         end_sessions(RefreshSession.id == uuid.UUID(claims["sid"]))
         db.session.add(RevokedToken(jti=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC)))
         db.session.commit()
-        return Response(status=204)
+        response = Response(status=204)
+        if current_app.config["AUTH_COOKIES"]:
+            unset_jwt_cookies(response)
+        return response
 
 
 def init_app(app: Flask) -> None:

@@ -33,11 +33,19 @@ class Setting(NamedTuple):
 
 # The one list of settings: .env.example and the README table are checked against it.
 SETTINGS: dict[str, Setting] = {
+    "APP_NAME": Setting("Flask API starter", str, "the service's name: Swagger title; passwords may not contain it"),
     "APP_ENV": Setting("development", str, "development or production; production turns on the start-up guard"),
     "SECRET_KEY": Setting("", str, "Flask secret, >= 32 random bytes; required in production"),
     "JWT_SECRET_KEY": Setting("", str, "HS256 signing key for tokens, >= 32 random bytes; required in production"),
     "DATABASE_URL": Setting(
         "sqlite:///app.db", str, "SQLAlchemy URL; relative SQLite paths live in instance/; postgres:// uses psycopg2"
+    ),
+    "JWT_ISSUER": Setting("flask-api-starter", str, "iss claim written into and required of every token"),
+    "JWT_AUDIENCE": Setting("flask-api-starter", str, "aud claim written into and required of every token"),
+    "AUTH_COOKIES": Setting(
+        "false",
+        _bool,
+        "also deliver tokens as Secure HttpOnly SameSite=Strict cookies with CSRF double submit, for browser apps",
     ),
     "JWT_ACCESS_TOKEN_MINUTES": Setting("15", int, "lifetime of an access token"),
     "JWT_REFRESH_TOKEN_DAYS": Setting("14", int, "absolute lifetime of a login session; refreshing never extends it"),
@@ -51,6 +59,9 @@ SETTINGS: dict[str, Setting] = {
     "MAX_CONTENT_LENGTH": Setting("1048576", int, "largest request body in bytes; larger bodies get 413"),
     "PROXY_HOPS": Setting(
         "0", int, "reverse proxies in front of the app whose X-Forwarded-* headers to trust (nginx: 1)"
+    ),
+    "REQUIRE_IF_MATCH": Setting(
+        "false", _bool, "PATCH /users/... without If-Match gets 428 instead of applying blindly"
     ),
     "RATELIMIT_STORAGE_URI": Setting(
         "memory://", str, "where rate-limit counters live: memory:// (one process) or redis://host:6379/0"
@@ -88,7 +99,18 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         JWT_ALGORITHM="HS256",
         JWT_DECODE_ALGORITHMS=["HS256"],
-        JWT_TOKEN_LOCATION=["headers"],
+        JWT_TOKEN_LOCATION=["headers", "cookies"] if cfg["AUTH_COOKIES"] else ["headers"],
+        JWT_COOKIE_SECURE=True,
+        JWT_COOKIE_SAMESITE="Strict",
+        JWT_COOKIE_CSRF_PROTECT=True,
+        JWT_SESSION_COOKIE=False,
+        JWT_ACCESS_COOKIE_PATH="/api/",
+        JWT_REFRESH_COOKIE_PATH="/api/v1/auth/",
+        JWT_ENCODE_ISSUER=cfg["JWT_ISSUER"],
+        JWT_DECODE_ISSUER=cfg["JWT_ISSUER"],
+        JWT_ENCODE_AUDIENCE=cfg["JWT_AUDIENCE"],
+        JWT_DECODE_AUDIENCE=cfg["JWT_AUDIENCE"],
+        JWT_DECODE_LEEWAY=0,
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=cfg["JWT_ACCESS_TOKEN_MINUTES"]),
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=cfg["JWT_REFRESH_TOKEN_DAYS"]),
         # restx hides JWT errors as 500s unless exceptions propagate (flask-restx#512).

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from werkzeug.exceptions import HTTPException
 
@@ -89,6 +90,11 @@ def _integrity_error(e: IntegrityError) -> Response:
     return problem(409, "conflict", "A resource with these values already exists.", errors)
 
 
+def _stale(_e: StaleDataError) -> Response:
+    db.session.rollback()
+    return problem(412, "precondition_failed", "Someone else changed this resource first; fetch it again.")
+
+
 def _unhandled(e: Exception) -> Response:
     current_app.logger.exception("unhandled error (request_id=%s)", request_id(), exc_info=e)
     db.session.rollback()
@@ -106,10 +112,12 @@ def init_app(app: Flask) -> None:
     """Register the handlers on the app; restx defers to them (see extensions.ProblemApi)."""
     app.register_error_handler(ApiError, lambda e: problem(e.status, e.code, e.detail, e.errors))
     app.register_error_handler(
-        ValidationError, lambda e: problem(422, "validation_failed", "The request is not valid.", e.messages)
+        ValidationError,
+        lambda e: problem(422, "validation_failed", "The request is not valid.", e.normalized_messages()),
     )
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(StaleDataError, _stale)
     app.register_error_handler(Exception, _unhandled)
     app.after_request(_echo_request_id)
 
@@ -120,7 +128,13 @@ def _echo_request_id(response: Response) -> Response:
 
 
 # flask-jwt-extended answers bad tokens with 422 {"msg": ...}; every such case is a 401 here.
-jwt.unauthorized_loader(_token_problem("missing_token", "An access token is required (Authorization: Bearer ...)."))
+jwt.unauthorized_loader(
+    lambda message: (
+        problem(401, "csrf_failed", "The X-CSRF-TOKEN header must repeat the csrf cookie.")
+        if "CSRF" in message
+        else problem(401, "missing_token", "An access token is required (Authorization: Bearer ...).")
+    )
+)
 jwt.invalid_token_loader(_token_problem("invalid_token", "The token is invalid."))
 jwt.expired_token_loader(_token_problem("token_expired", "The token has expired; refresh it or log in again."))
 jwt.revoked_token_loader(_token_problem("invalid_token", "The token has been revoked."))

@@ -72,6 +72,16 @@ class User(Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Bumped by SQLAlchemy on every UPDATE, which also checks the old value: a concurrent
+    # writer who read an older version gets StaleDataError (412) instead of a lost update.
+    version: Mapped[int] = mapped_column(server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as declared)
+
+    @property
+    def etag(self) -> str:
+        """A strong entity tag for this version of the user."""
+        return f'"{self.version}"'
 
     @validates("email")
     def _normalise_email(self, _key: str, email: str) -> str:

@@ -1,9 +1,12 @@
 """Marshmallow schemas: the one definition of every payload, for validation and for Swagger."""
 
+import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from flask import current_app, request
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import BadRequest
 
 from app.models import normalise_email
@@ -22,14 +25,41 @@ class Text(fields.String):
         return text
 
 
+@cache
+def common_passwords() -> frozenset[str]:
+    lines = (Path(__file__).parent / "data" / "common-passwords.txt").read_text().splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def password_problem(password: str, email: str | None = None) -> str | None:
+    """Why a new password is refused, or None (NIST SP 800-63B: length and a blocklist, no composition rules)."""
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if not minimum <= len(password) <= PASSWORD_MAX_LENGTH:
+        return f"Length must be between {minimum} and {PASSWORD_MAX_LENGTH}."
+    if _letters(password) in common_passwords() or password.lower() in common_passwords():
+        return "This password is too common; choose another (a few unrelated words work well)."
+    if re.fullmatch(r"(.+?)\1+", password, re.DOTALL) or re.fullmatch(r"(.+?)\1+", _letters(password)):
+        return "This password is one pattern repeated; choose another."
+    if _letters(current_app.config["APP_NAME"]) in _letters(password):
+        return "The password must not contain the name of this service."
+    local_part = _letters(email.partition("@")[0]) if email else ""
+    if len(local_part) >= 3 and local_part in _letters(password):
+        return "The password must not contain your email address."
+    return None
+
+
 class Password(Text):
-    """A new password: length bounds only, no composition rules (NIST SP 800-63B)."""
+    """A new password: checked against the rules of password_problem()."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         password = super()._deserialize(value, attr, data, **kwargs)
-        minimum = current_app.config["PASSWORD_MIN_LENGTH"]
-        if not minimum <= len(password) <= PASSWORD_MAX_LENGTH:
-            raise ValidationError(f"Length must be between {minimum} and {PASSWORD_MAX_LENGTH}.")
+        problem = password_problem(password)
+        if problem:
+            raise ValidationError(problem)
         return password
 
 
@@ -52,7 +82,10 @@ def _new_password(**kwargs: Any) -> Password:
     return Password(
         load_only=True,
         validate=validate.Length(max=PASSWORD_MAX_LENGTH),
-        metadata={"description": "15 to 1024 characters by default; no composition rules."},
+        metadata={
+            "description": "15 to 1024 characters by default, no composition rules; common passwords, "
+            "repeated patterns, the service's name and your email address are refused."
+        },
         **kwargs,
     )
 
@@ -72,6 +105,12 @@ class RegisterSchema(Schema):
     password = _new_password(required=True)
     display_name = _name(required=True)
 
+    @validates_schema
+    def _password_unlike_email(self, data: dict[str, Any], **kwargs: Any) -> None:
+        problem = password_problem(data["password"], data["email"])
+        if problem:
+            raise ValidationError(problem, "password")
+
 
 class UserCreateSchema(RegisterSchema):
     role = fields.String(load_default="user", validate=validate.OneOf(["user", "admin"]))
@@ -84,9 +123,9 @@ class LoginSchema(Schema):
 
 
 class TokenSchema(Schema):
-    access_token = fields.String(required=True)
-    refresh_token = fields.String(required=True)
-    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    access_token = fields.String(metadata={"description": "Absent in cookie mode (AUTH_COOKIES)."})
+    refresh_token = fields.String(metadata={"description": "Absent in cookie mode (AUTH_COOKIES)."})
+    token_type = fields.String(required=True, metadata={"enum": ["Bearer", "cookie"]})
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
 
 

@@ -9,9 +9,10 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, request, url_for
+from flask import Response, current_app, request, url_for
 from flask_jwt_extended import current_user, get_current_user, get_jwt
 from flask_restx import Resource
+from marshmallow import ValidationError
 from sqlalchemy import Select, func, select, tuple_
 
 from app.errors import ApiError
@@ -29,6 +30,7 @@ from app.schemas import (
     UserSchema,
     load_json,
     load_query,
+    password_problem,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,12 +65,34 @@ def dump_user(user: User) -> dict[str, Any]:
     return result
 
 
-def update_user(user: User, schema: ProfileUpdateSchema) -> dict[str, Any]:
-    """Apply a validated partial update and commit it."""
-    for field, value in load_json(schema).items():
+Representation = tuple[dict[str, Any], int, dict[str, str]]
+ETAG = {"ETag": "The version of this user; send it back in If-Match to update it safely."}
+IF_MATCH = "The ETag from your last read. A stale one gets 412; without it the update applies (or 428 if required)."
+
+
+def represent(user: User, status: int = 200) -> Representation:
+    """The user as JSON, with the ETag of this version."""
+    return dump_user(user), status, {"ETag": user.etag}
+
+
+def check_if_match(user: User) -> None:
+    """Refuse an update based on an older version (412), or one that names none when required (428)."""
+    if "If-Match" not in request.headers:
+        if current_app.config["REQUIRE_IF_MATCH"]:
+            raise ApiError(428, "precondition_required", "Send If-Match with the ETag from your last read.")
+        return
+    if not (request.if_match.star_tag or request.if_match.contains(user.etag.strip('"'))):
+        raise ApiError(412, "precondition_failed", "The user changed since you read it; fetch it again.")
+
+
+def update_user(user: User, schema: ProfileUpdateSchema) -> Representation:
+    """Apply a validated partial update, if the caller saw the current version, and commit it."""
+    data = load_json(schema)
+    check_if_match(user)
+    for field, value in data.items():
         setattr(user, field, value)
     db.session.commit()
-    return dump_user(user)
+    return represent(user)
 
 
 def create_user(data: dict[str, Any]) -> User:
@@ -80,8 +104,9 @@ def create_user(data: dict[str, Any]) -> User:
     return user
 
 
-def created(user: User) -> tuple[dict[str, Any], int, dict[str, str]]:
-    return dump_user(user), 201, {"Location": url_for("users_user_detail", user_id=user.id)}
+def created(user: User) -> Representation:
+    body, status, headers = represent(user, 201)
+    return body, status, {**headers, "Location": url_for("users_user_detail", user_id=user.id)}
 
 
 def deleted(user: User) -> Response:
@@ -92,16 +117,17 @@ def deleted(user: User) -> Response:
 
 @ns.route("/me")
 class Me(Resource):
-    @ns.response(200, "Your profile", user_model)
+    @ns.response(200, "Your profile", user_model, headers=ETAG)
     @problems(401)
-    def get(self) -> dict[str, Any]:
+    def get(self) -> Representation:
         """Show your profile."""
-        return dump_user(current_user)
+        return represent(current_user)
 
     @ns.expect(model(ProfileUpdateSchema))
-    @ns.response(200, "Updated profile", user_model)
-    @problems(*BODY_ERRORS, 401, 409)
-    def patch(self) -> dict[str, Any]:
+    @ns.param("If-Match", IF_MATCH, _in="header")
+    @ns.response(200, "Updated profile", user_model, headers=ETAG)
+    @problems(*BODY_ERRORS, 401, 409, 412, 428)
+    def patch(self) -> Representation:
         """Change your email or display name."""
         return update_user(current_user, ProfileUpdateSchema(partial=True))
 
@@ -121,6 +147,9 @@ class MyPassword(Resource):
     def post(self) -> Response:
         """Change your password (needs the current one); ends your other sessions."""
         data = load_json(PasswordChangeSchema())
+        problem = password_problem(data["new_password"], current_user.email)
+        if problem:
+            raise ValidationError(problem, "new_password")
         if not current_user.check_password(data["current_password"]):
             raise ApiError(
                 422, "validation_failed", "The request is not valid.", {"current_password": ["Incorrect password."]}
@@ -178,7 +207,7 @@ class UserList(Resource):
     @ns.doc(params=query(UserListQuerySchema))
     @ns.response(200, "A page of users; a Link header points to the next", model(UserPageSchema))
     @problems(401, 403, 422)
-    def get(self) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def get(self) -> Representation:
         """List users (admin): filter, sort and page with a cursor."""
         args = load_query(UserListQuerySchema())
         users = list(db.session.scalars(user_list_query(args)))
@@ -192,9 +221,9 @@ class UserList(Resource):
 
     @admin_only
     @ns.expect(model(UserCreateSchema))
-    @ns.response(201, "User created", user_model)
+    @ns.response(201, "User created", user_model, headers=ETAG)
     @problems(*BODY_ERRORS, 401, 403, 409)
-    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def post(self) -> Representation:
         """Create a user with a role (admin)."""
         return created(create_user(load_json(UserCreateSchema())))
 
@@ -202,16 +231,17 @@ class UserList(Resource):
 @ns.route("/<uuid:user_id>")
 @ns.param("user_id", "The user's id (a UUID)")
 class UserDetail(Resource):
-    @ns.response(200, "The user", user_model)
+    @ns.response(200, "The user", user_model, headers=ETAG)
     @problems(401, 404)
-    def get(self, user_id: uuid.UUID) -> dict[str, Any]:
+    def get(self, user_id: uuid.UUID) -> Representation:
         """Show a user (admin, or yourself)."""
-        return dump_user(visible_user(user_id))
+        return represent(visible_user(user_id))
 
     @ns.expect(model(AdminUserUpdateSchema))
-    @ns.response(200, "Updated user", user_model)
-    @problems(*BODY_ERRORS, 401, 404, 409)
-    def patch(self, user_id: uuid.UUID) -> dict[str, Any]:
+    @ns.param("If-Match", IF_MATCH, _in="header")
+    @ns.response(200, "Updated user", user_model, headers=ETAG)
+    @problems(*BODY_ERRORS, 401, 404, 409, 412, 428)
+    def patch(self, user_id: uuid.UUID) -> Representation:
         """Change a user (admin); on yourself, only what PATCH /users/me allows."""
         user = visible_user(user_id)
         own = user.id == current_user.id

@@ -20,10 +20,18 @@ window.addEventListener("load", function () {
     },
     responseInterceptor: function (res) {
       if (res.ok && /\/auth\/(login|refresh)$/.test(res.url) && res.body && res.body.access_token) {
-        ui.preauthorizeApiKey("Bearer", "Bearer " + res.body.access_token);
+        authorize("Bearer " + res.body.access_token);
       }
       return res;
     },
   });
   window.ui = ui;
+
+  // What the Authorize dialog itself does. Not ui.preauthorizeApiKey: it hands over a plain-object
+  // schema, which the persistAuthorization code cannot read (a console TypeError), so the token
+  // was used but never saved and a page reload logged the user out of the UI.
+  function authorize(value) {
+    var schema = ui.specSelectors.specJson().getIn(["securityDefinitions", "Bearer"]);
+    ui.authActions.authorizeWithPersistOption({ Bearer: { name: "Bearer", schema: schema, value: value } });
+  }
 });
