@@ -26,7 +26,7 @@ from app.models import RefreshSession, RevokedToken, User, end_sessions, normali
 from app.openapi import BODY_ERRORS, model, problems
 from app.ratelimit import limit, login_account_key
 from app.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema, load_json
-from app.users import ETAG, create_user, created
+from app.users import ETAG, create_user, created, no_content
 
 ns = api.namespace("auth", description="Accounts and tokens")
 
@@ -194,7 +194,7 @@ class Logout(Resource):
         end_sessions(RefreshSession.id == uuid.UUID(claims["sid"]))
         db.session.add(RevokedToken(jti=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC)))
         db.session.commit()
-        response = Response(status=204)
+        response = no_content()
         if current_app.config["AUTH_COOKIES"]:
             unset_jwt_cookies(response)
         return response

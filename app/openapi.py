@@ -43,7 +43,7 @@ def problems(*statuses: int, limited: bool = True) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         for status in (*statuses, 429) if limited else statuses:
             func = api.response(status, HTTPStatus(status).phrase, problem_model)(func)
-        return func
+        return api.doc(produces=["application/json", "application/problem+json"])(func)
 
     return decorate
 

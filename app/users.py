@@ -88,6 +88,9 @@ def check_if_match(user: User) -> None:
 def update_user(user: User, schema: ProfileUpdateSchema) -> Representation:
     """Apply a validated partial update, if the caller saw the current version, and commit it."""
     data = load_json(schema)
+    if {"role", "is_active"} & data.keys() and (not current_user.is_admin or user.id == current_user.id):
+        # An admin cannot demote or disable themselves either: that could leave no admin at all.
+        raise ApiError(403, "forbidden", "Only an admin can change role or is_active, and not their own.")
     check_if_match(user)
     for field, value in data.items():
         setattr(user, field, value)
@@ -109,10 +112,15 @@ def created(user: User) -> Representation:
     return body, status, {**headers, "Location": url_for("users_user_detail", user_id=user.id)}
 
 
+def no_content() -> Response:
+    """An empty 204 (typed as JSON, like every documented answer, not Flask's default text/html)."""
+    return Response(status=204, mimetype="application/json")
+
+
 def deleted(user: User) -> Response:
     db.session.delete(user)
     db.session.commit()
-    return Response(status=204)
+    return no_content()
 
 
 @ns.route("/me")
@@ -157,7 +165,7 @@ class MyPassword(Resource):
         current_user.set_password(data["new_password"])
         end_sessions(RefreshSession.user_id == current_user.id, RefreshSession.id != uuid.UUID(get_jwt()["sid"]))
         db.session.commit()
-        return Response(status=204)
+        return no_content()
 
 
 SORT_COLUMNS = {"created_at": User.created_at, "email": User.email}
@@ -240,12 +248,11 @@ class UserDetail(Resource):
     @ns.expect(model(AdminUserUpdateSchema))
     @ns.param("If-Match", IF_MATCH, _in="header")
     @ns.response(200, "Updated user", user_model, headers=ETAG)
-    @problems(*BODY_ERRORS, 401, 404, 409, 412, 428)
+    @problems(*BODY_ERRORS, 401, 403, 404, 409, 412, 428)
     def patch(self, user_id: uuid.UUID) -> Representation:
         """Change a user (admin); on yourself, only what PATCH /users/me allows."""
         user = visible_user(user_id)
-        own = user.id == current_user.id
-        return update_user(user, ProfileUpdateSchema(partial=True) if own else AdminUserUpdateSchema(partial=True))
+        return update_user(user, AdminUserUpdateSchema(partial=True))
 
     @ns.response(204, "User deleted")
     @problems(401, 404)

@@ -125,9 +125,16 @@ def test_admin_disabling_a_user_cuts_their_tokens(client: FlaskClient, admin: Ac
     assert_problem(client.get(ME, headers=user.headers), 401)
 
 
-def test_admin_cannot_change_their_own_role_by_id(client: FlaskClient, admin: Account) -> None:
-    response = client.patch(f"{USERS}/{admin.id}", headers=admin.headers, json={"role": "user"})
-    assert assert_problem(response, 422)["errors"] == {"role": ["Unknown field."]}
+@pytest.mark.parametrize("change", [{"role": "user"}, {"is_active": False}])
+def test_admin_cannot_demote_or_disable_themselves(client: FlaskClient, admin: Account, change: dict[str, Any]) -> None:
+    assert_problem(client.patch(f"{USERS}/{admin.id}", headers=admin.headers, json=change), 403, "forbidden")
+    assert client.get(USERS, headers=admin.headers).status_code == 200
+
+
+def test_a_user_cannot_change_their_own_role_by_id(client: FlaskClient, user: Account) -> None:
+    response = client.patch(f"{USERS}/{user.id}", headers=user.headers, json={"role": "admin"})
+    assert_problem(response, 403, "forbidden")
+    assert client.get(ME, headers=user.headers).get_json()["role"] == "user"
 
 
 def test_admin_deletes_a_user(client: FlaskClient, admin: Account, user: Account) -> None:
