@@ -1,12 +1,63 @@
 """gunicorn settings, from the environment (`gunicorn -c gunicorn.conf.py wsgi:app`)."""
 
-import multiprocessing
+import glob
 import os
+import tempfile
+from typing import Any
+
+# Before anything imports prometheus_client (the logging setup below imports the app): it decides at
+# import whether metrics go to per-process files that /metrics adds up across the workers.
+metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+# sched_getaffinity sees the CPUs a container is pinned to; cpu_count would see the whole host.
+cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2, 4)))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-accesslog = "-"
+# gunicorn's own rule of thumb, capped: every worker holds database connections and hashes
+# passwords with argon2 (19 MiB each), so more workers than this costs more than it gains.
+workers = _int("WEB_CONCURRENCY", min(2 * cpus + 1, 8))
+# 1 keeps the sync worker, whose timeout kills a stuck request; more switches to gthread.
+threads = _int("GUNICORN_THREADS", 1)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+# Recycle workers now and then so a slow leak cannot grow forever; jitter keeps them from restarting together.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# Whose X-Forwarded-Proto gunicorn believes; the app's ProxyFix (PROXY_HOPS) does the same for the client IP.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# gunicorn's access log is off: the app writes the one access line per request itself (app/logs.py),
+# because only the app knows the user, and a token in the query string would be in gunicorn's line.
+accesslog = None
+errorlog = "-"
+# gunicorn's own lines (start, workers, WORKER TIMEOUT) in the app's shape, through the app's handler.
+logconfig_dict = {
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+    "handlers": {"stderr": {"class": "app.logs.StderrHandler", "formatter": "app"}},
+    "formatters": {"app": {"()": "app.logs.formatter"}},
+}
 # gunicorn >= 25 opens a control socket under $HOME by default; a read-only container has no writable $HOME.
 control_socket_disable = True
+
+
+def on_starting(_server: Any) -> None:
+    """Start the metrics from zero: files left by an earlier run would be added in."""
+    for path in glob.glob(os.path.join(metrics_dir, "*.db")):
+        os.remove(path)
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """Drop a dead worker's gauges (pool connections in use); its counters stay in the totals."""
+    from prometheus_client import multiprocess  # here, not above: only after PROMETHEUS_MULTIPROC_DIR is set
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -7,7 +7,20 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import auth, cli, config, errors, headers, health, users  # noqa: F401 (health, users: routes register on import)
+from app import (  # noqa: F401 (the route modules register their routes on import)
+    account,
+    audit_events,
+    auth,
+    cli,
+    config,
+    errors,
+    headers,
+    health,
+    logs,
+    metrics,
+    sessions,
+    users,
+)
 from app.extensions import api, cors, db, jwt, migrate
 from app.ratelimit import limiter
 
@@ -16,6 +29,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, checks, extensions, API, error handlers, CLI. No I/O."""
     app = Flask(__name__)
     app.config.from_mapping(config.load(overrides))
+    # First: the checks may log, and their request hooks must wrap every other extension's.
+    logs.init_app(app)
+    metrics.init_app(app)
     config.check(app.config)
     app.logger.setLevel(app.config["LOG_LEVEL"])
     if hops := app.config["PROXY_HOPS"]:

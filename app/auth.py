@@ -19,8 +19,10 @@ from flask_restx import Resource
 from jwt import MissingRequiredClaimError
 from sqlalchemy import exists, select, update
 
+from app.audit import record
 from app.errors import ApiError
 from app.extensions import api, db, jwt
+from app.logs import security_event
 from app.markers import marked, public
 from app.models import RefreshSession, RevokedToken, User, end_sessions, normalise_email, spend_one_hash, utcnow
 from app.openapi import BODY_ERRORS, model, problems
@@ -118,7 +120,14 @@ class Register(Resource):
     @limit("RATELIMIT_REGISTER_IP")
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create an account."""
-        return created(create_user(load_json(RegisterSchema())))
+        return created(create_user(load_json(RegisterSchema()), "user.registered"))
+
+
+def login_failed(email: str, user: User | None, status: int, code: str, detail: str) -> ApiError:
+    """Record a refused login, committed now as the request ends in an error; the error to raise."""
+    record("login.failed", None, user.id if user else None, email=email, reason=code)
+    db.session.commit()
+    return ApiError(status, code, detail)
 
 
 @ns.route("/login")
@@ -127,7 +136,7 @@ class Login(Resource):
     @ns.doc(security=[])
     @ns.expect(model(LoginSchema))
     @ns.response(200, "Logged in", model(TokenSchema))
-    @problems(*BODY_ERRORS, 401)
+    @problems(*BODY_ERRORS, 401, 403)
     @limit("RATELIMIT_LOGIN_IP")
     @limit("RATELIMIT_LOGIN_ACCOUNT", login_account_key, failures_only=True)
     def post(self) -> Response:
@@ -137,7 +146,10 @@ class Login(Resource):
         if user is None:
             spend_one_hash(data["password"])
         if user is None or not user.check_password(data["password"]) or not user.is_active:
-            raise ApiError(401, "invalid_credentials", "The email or password is incorrect.")
+            raise login_failed(data["email"], user, 401, "invalid_credentials", "The email or password is incorrect.")
+        if current_app.config["REQUIRE_VERIFIED_EMAIL"] and user.email_verified_at is None:
+            detail = "Verify your email address first: use the mailed link, or reset your password to get a new one."
+            raise login_failed(data["email"], user, 403, "email_not_verified", detail)
         session = RefreshSession(
             id=uuid.uuid4(),
             user_id=user.id,
@@ -148,6 +160,7 @@ class Login(Resource):
         )
         tokens = issue_tokens(user, session)
         db.session.add(session)
+        record("login.succeeded", user.id, user.id, session_id=str(session.id))
         db.session.commit()
         return deliver(tokens)
 
@@ -177,6 +190,7 @@ class Refresh(Resource):
         )
         if session is None:
             end_sessions(RefreshSession.id == session_id)
+            record("refresh_token.reused", None, current_user.id, session_id=str(session_id))
             db.session.commit()
             raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
         tokens = issue_tokens(current_user, session)
@@ -194,6 +208,7 @@ class Logout(Resource):
         end_sessions(RefreshSession.id == uuid.UUID(claims["sid"]))
         db.session.add(RevokedToken(jti=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC)))
         db.session.commit()
+        security_event("logout", session_id=claims["sid"])
         response = no_content()
         if current_app.config["AUTH_COOKIES"]:
             unset_jwt_cookies(response)

@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER = "change-me"  # the marker .env.example puts in every secret
 MIN_SECRET_BYTES = 32
+MAIL_BACKENDS = ("console", "smtp", "memory")
 
 
 class ConfigError(RuntimeError):
@@ -76,7 +77,46 @@ SETTINGS: dict[str, Setting] = {
     "RATELIMIT_REGISTER_IP": Setting("5 per hour", str, "registrations per client IP"),
     "RATELIMIT_REFRESH_IP": Setting("20 per minute", str, "token refreshes per client IP"),
     "RATELIMIT_PASSWORD_IP": Setting("10 per hour", str, "password changes per client IP"),
+    "RATELIMIT_PASSWORD_RESET_IP": Setting("10 per hour", str, "password-reset requests per client IP"),
+    "RATELIMIT_PASSWORD_RESET_EMAIL": Setting(
+        "3 per hour", str, "password-reset requests per email address, whether or not it has an account"
+    ),
+    "RATELIMIT_VERIFY_RESEND": Setting("3 per hour", str, "verification mails a user can ask to be sent again"),
+    "MAIL_BACKEND": Setting(
+        "console", str.lower, "console (write mail to the app log), smtp (send it) or memory (keep it, for tests)"
+    ),
+    "MAIL_FROM": Setting("no-reply@localhost", str, "sender address of every mail"),
+    "MAIL_HOST": Setting("localhost", str, "SMTP server host (MAIL_BACKEND=smtp)"),
+    "MAIL_PORT": Setting("25", int, "SMTP server port (Mailpit: 1025; submission with STARTTLS: 587)"),
+    "MAIL_USE_TLS": Setting("false", _bool, "upgrade the SMTP connection with STARTTLS, verifying the certificate"),
+    "MAIL_USERNAME": Setting("", str, "SMTP login; empty sends without logging in"),
+    "MAIL_PASSWORD": Setting("", str, "SMTP password"),
+    "MAIL_TIMEOUT": Setting("10", float, "seconds to wait for the SMTP server"),
+    "FRONTEND_URL": Setting(
+        "",
+        str,
+        "web app that mails link to ({FRONTEND_URL}/reset-password#token=...); empty: mails carry the bare token",
+    ),
+    "PASSWORD_RESET_MINUTES": Setting("30", int, "how long a password-reset token works"),
+    "EMAIL_VERIFICATION_HOURS": Setting("48", int, "how long an email-verification token works"),
+    "REQUIRE_VERIFIED_EMAIL": Setting(
+        "false", _bool, "login answers 403 email_not_verified until the account's email is verified"
+    ),
     "LOG_LEVEL": Setting("INFO", str.upper, "DEBUG, INFO, WARNING or ERROR"),
+    "LOG_FORMAT": Setting(
+        "", str.lower, "json (one object a line) or text; empty: json when APP_ENV=production, else text"
+    ),
+    "DB_CONNECT_TIMEOUT": Setting(
+        "3", int, "Postgres: seconds to wait for a new connection (readiness answers within it)"
+    ),
+    "DB_STATEMENT_TIMEOUT": Setting(
+        "10", float, "Postgres: seconds a statement may run before it is cancelled (503); keep below GUNICORN_TIMEOUT"
+    ),
+    "DB_LOCK_TIMEOUT": Setting("3", float, "Postgres: seconds a statement may wait for a row or table lock (503)"),
+    "DB_POOL_SIZE": Setting("5", int, "Postgres: connections each worker keeps open"),
+    "DB_MAX_OVERFLOW": Setting("10", int, "Postgres: extra connections a worker may open when its pool is in use"),
+    "DB_POOL_TIMEOUT": Setting("5", float, "Postgres: seconds to wait for a free pooled connection (503)"),
+    "REDIS_TIMEOUT": Setting("1", float, "seconds to wait for Redis (rate-limit counters, readiness)"),
     "FLASK_DEBUG": Setting("false", _bool, "Flask debug mode; never in production"),
 }
 
@@ -89,6 +129,31 @@ def database_url(url: str) -> str:
     return url
 
 
+def engine_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Bound every wait on Postgres, so a database that is down, slow or saturated costs a request
+    a few seconds and a 503 instead of holding a worker until gunicorn kills it."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if database_url(cfg["DATABASE_URL"]).startswith("postgresql"):
+        statement_ms, lock_ms = int(cfg["DB_STATEMENT_TIMEOUT"] * 1000), int(cfg["DB_LOCK_TIMEOUT"] * 1000)
+        options.update(
+            pool_size=cfg["DB_POOL_SIZE"],
+            max_overflow=cfg["DB_MAX_OVERFLOW"],
+            pool_timeout=cfg["DB_POOL_TIMEOUT"],
+            connect_args={
+                "connect_timeout": cfg["DB_CONNECT_TIMEOUT"],
+                "options": f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms}",
+            },
+        )
+    return options
+
+
+def redis_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Socket timeouts for Redis: without them a vanished host would hang every rate-limited request."""
+    if not str(cfg["RATELIMIT_STORAGE_URI"]).startswith(("redis://", "rediss://")):
+        return {}
+    return {"socket_connect_timeout": cfg["REDIS_TIMEOUT"], "socket_timeout": cfg["REDIS_TIMEOUT"]}
+
+
 def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read every setting from the environment, apply overrides, derive the libraries' keys."""
     cfg: dict[str, Any] = {name: s.parse(os.environ.get(name, s.default)) for name, s in SETTINGS.items()}
@@ -96,7 +161,9 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     cfg.update(
         DEBUG=cfg["FLASK_DEBUG"],
         SQLALCHEMY_DATABASE_URI=database_url(cfg["DATABASE_URL"]),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        LOG_FORMAT=cfg["LOG_FORMAT"] or ("json" if cfg["APP_ENV"] == "production" else "text"),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(cfg),
+        RATELIMIT_STORAGE_OPTIONS=redis_options(cfg),
         JWT_ALGORITHM="HS256",
         JWT_DECODE_ALGORITHMS=["HS256"],
         JWT_TOKEN_LOCATION=["headers", "cookies"] if cfg["AUTH_COOKIES"] else ["headers"],
@@ -141,6 +208,10 @@ def check(cfg: dict[str, Any]) -> None:
     """Refuse unsafe production settings; give development a throwaway key when none is set."""
     if cfg["APP_ENV"] not in {"development", "production"}:
         raise ConfigError("CFG001 APP_ENV must be 'development' or 'production'")
+    if cfg["MAIL_BACKEND"] not in MAIL_BACKENDS:
+        raise ConfigError(f"CFG002 MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}")
+    if cfg["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigError("CFG003 LOG_FORMAT must be 'json' or 'text'")
     if cfg["APP_ENV"] == "production":
         problems = secret_problems("SECRET_KEY", cfg["SECRET_KEY"])
         problems += secret_problems("JWT_SECRET_KEY", cfg["JWT_SECRET_KEY"])
@@ -155,6 +226,8 @@ def check(cfg: dict[str, Any]) -> None:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
         if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             log.warning("SQLite is the development default; use Postgres in production")
+        if cfg["MAIL_BACKEND"] != "smtp":
+            log.warning("MAIL_BACKEND=%s sends no mail (and logs reset tokens); use smtp", cfg["MAIL_BACKEND"])
         return
     for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
         if not cfg[name]:

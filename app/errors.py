@@ -1,5 +1,7 @@
 """Every error response, from any layer, as one RFC 9457 application/problem+json body."""
 
+import contextlib
+import logging
 import re
 import secrets
 from http import HTTPStatus
@@ -7,7 +9,8 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from werkzeug.exceptions import HTTPException
@@ -50,6 +53,8 @@ def problem(status: int, code: str, detail: str | None = None, errors: dict[str,
     response.mimetype = "application/problem+json"
     if status == HTTPStatus.SERVICE_UNAVAILABLE:
         response.headers["Retry-After"] = "5"
+    if status == HTTPStatus.FORBIDDEN:
+        logging.getLogger("app.security").warning("access.forbidden", extra={"code": code})
     if status == HTTPStatus.UNAUTHORIZED:
         hint = ', error="invalid_token"' if code != "missing_token" else ""
         response.headers["WWW-Authenticate"] = f'Bearer realm="api"{hint}'
@@ -95,6 +100,29 @@ def _stale(_e: StaleDataError) -> Response:
     return problem(412, "precondition_failed", "Someone else changed this resource first; fetch it again.")
 
 
+# Postgres' lock_not_available and query_canceled: a lock_timeout or statement_timeout ran out.
+_TIMEOUT_PGCODES = {"55P03", "57014"}
+
+
+def _database_problem(e: SQLAlchemyError) -> Response:
+    """The database is unreachable, too slow or out of pooled connections: 503 and Retry-After, never a 500."""
+    if isinstance(e, DBAPIError) and not isinstance(e, OperationalError) and not e.connection_invalidated:
+        return _unhandled(e)  # a faulty query, not an outage
+    with contextlib.suppress(SQLAlchemyError):  # a lost connection cannot roll back; the pool replaces it
+        db.session.rollback()
+    orig = getattr(e, "orig", None)
+    if isinstance(e, PoolTimeoutError):
+        code, detail = "database_busy", "Every database connection is in use; try again shortly."
+    elif getattr(orig, "pgcode", None) in _TIMEOUT_PGCODES or "database is locked" in str(orig):
+        code, detail = "database_timeout", "The database took too long to answer; try again shortly."
+    else:
+        code, detail = "database_unavailable", "The database cannot be reached; try again shortly."
+    # The driver's own first line, never str(e): SQLAlchemy's adds the statement and its parameters.
+    cause = str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else type(e).__name__
+    current_app.logger.warning("database.error", extra={"code": code, "cause": cause})
+    return problem(503, code, detail)
+
+
 def _unhandled(e: Exception) -> Response:
     current_app.logger.exception("unhandled error (request_id=%s)", request_id(), exc_info=e)
     db.session.rollback()
@@ -118,8 +146,20 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(IntegrityError, _integrity_error)
     app.register_error_handler(StaleDataError, _stale)
+    for error in (OperationalError, DBAPIError, PoolTimeoutError):
+        app.register_error_handler(error, _database_problem)
+    app.teardown_appcontext(_end_transaction)  # registered after db.init_app, so it runs before its teardown
     app.register_error_handler(Exception, _unhandled)
     app.after_request(_echo_request_id)
+
+
+def _end_transaction(_exc: BaseException | None) -> None:
+    """Close the session, quietly. Flask-SQLAlchemy's teardown closes it too, but when the database
+    went away after the answer was made, the rollback inside raises, and gunicorn turns that answered
+    request into a 500. A failed close here has invalidated the connection and left that teardown
+    nothing to do."""
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.close()
 
 
 def _echo_request_id(response: Response) -> Response:

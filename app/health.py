@@ -2,6 +2,7 @@
 
 from functools import cache
 
+import redis
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
@@ -20,6 +21,17 @@ ns = api.namespace("health", description="Probes for load balancers and orchestr
 @cache
 def migration_heads(directory: str) -> set[str]:
     return set(ScriptDirectory(directory).get_heads())
+
+
+def redis_answers(uri: str) -> bool:
+    """Whether Redis answers a PING within REDIS_TIMEOUT."""
+    client = redis.Redis.from_url(uri, **current_app.config["RATELIMIT_STORAGE_OPTIONS"])
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 @ns.route("/live")
@@ -41,7 +53,7 @@ class Ready(Resource):
     @problems(503, limited=False)
     @exempt
     def get(self) -> dict[str, str]:
-        """Report whether the database is reachable and its schema is at the latest migration."""
+        """Report whether the database (and Redis, if used) answers and the schema is at the latest migration."""
         try:
             with db.engine.connect() as connection:
                 current = set(MigrationContext.configure(connection).get_current_heads())
@@ -49,4 +61,7 @@ class Ready(Resource):
             raise ApiError(503, "database_unavailable", "The database cannot be reached.") from e
         if current != migration_heads(current_app.extensions["migrate"].directory):
             raise ApiError(503, "schema_not_current", "The database schema is not at the latest migration.")
+        storage = current_app.config["RATELIMIT_STORAGE_URI"]
+        if storage.startswith(("redis://", "rediss://")) and not redis_answers(storage):
+            raise ApiError(503, "redis_unavailable", "Redis, which keeps the rate-limit counters, cannot be reached.")
         return {"status": "ready"}

@@ -1,4 +1,4 @@
-"""Database models: users, their refresh sessions, and revoked access tokens."""
+"""Database models: users, their refresh sessions, revoked access tokens, mailed tokens, the audit trail."""
 
 import contextlib
 import sqlite3
@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import CheckConstraint, ColumnElement, DateTime, Dialect, ForeignKey, Index, String, event, update
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ColumnElement,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    String,
+    event,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
@@ -36,6 +47,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return value.astimezone(UTC) if value is not None else None
@@ -70,6 +85,7 @@ class User(Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="user")
     is_active: Mapped[bool] = mapped_column(default=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Bumped by SQLAlchemy on every UPDATE, which also checks the old value: a concurrent
@@ -86,7 +102,10 @@ class User(Model):
     @validates("email")
     def _normalise_email(self, _key: str, email: str) -> str:
         # Stored lower-case so the plain unique constraint is case-insensitive everywhere.
-        return normalise_email(email)
+        email = normalise_email(email)
+        if self.email is not None and email != self.email:
+            self.email_verified_at = None  # a new address is unproven until its owner uses a mailed token
+        return email
 
     @property
     def is_admin(self) -> bool:
@@ -151,3 +170,61 @@ def end_sessions(*where: ColumnElement[bool]) -> None:
     db.session.execute(
         update(RefreshSession).where(RefreshSession.revoked_at.is_(None), *where).values(revoked_at=utcnow())
     )
+
+
+class AccountToken(Model):
+    """A single-use token mailed to a user; only its SHA-256 is stored, so a database leak reveals none."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (CheckConstraint("purpose IN ('password_reset', 'verify_email')", name="purpose_valid"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    # The address the token was sent to: once the user's email changes, the token is void.
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+AUDIT_ACTIONS = (
+    "user.registered",
+    "user.created",
+    "login.succeeded",
+    "login.failed",
+    "password.changed",
+    "password.reset_requested",
+    "password.reset",
+    "email.verified",
+    "user.email_changed",
+    "user.role_changed",
+    "user.activation_changed",
+    "user.deleted",
+    "session.revoked",
+    "sessions.revoked_all",
+    "refresh_token.reused",
+)
+
+
+class AuditEvent(Model):
+    """Who did what to whom, when and from where; written in the same transaction as the change."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index(None, "created_at", "id"),
+        Index(None, "action", "created_at", "id"),
+        Index(None, "actor_id", "created_at", "id"),
+        Index(None, "target_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(40))
+    # No foreign keys: the trail must outlive the users it mentions.
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    target_id: Mapped[uuid.UUID | None] = mapped_column()
+    ip: Mapped[str | None] = mapped_column(String(45))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -9,7 +9,7 @@ from flask import current_app, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import BadRequest
 
-from app.models import normalise_email
+from app.models import AUDIT_ACTIONS, normalise_email
 
 PASSWORD_MAX_LENGTH = 1024  # bounds the hashing cost of a single request
 SORTS = ("created_at", "-created_at", "email", "-email")
@@ -96,6 +96,9 @@ class UserSchema(Schema):
     display_name = fields.String(dump_only=True)
     role = fields.String(dump_only=True, metadata={"enum": ["user", "admin"]})
     is_active = fields.Boolean(dump_only=True)
+    email_verified_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "When the current email was verified; null: not yet."}
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -158,6 +161,69 @@ class UserListQuerySchema(Schema):
 
 class UserPageSchema(Schema):
     items = fields.List(fields.Nested(UserSchema), required=True)
+    next_cursor = fields.String(
+        allow_none=True, required=True, metadata={"description": "Pass as cursor for the next page; null on the last."}
+    )
+
+
+def _mailed_token(**kwargs: Any) -> Text:
+    return Text(
+        validate=validate.Length(min=1, max=128), metadata={"description": "The token from the mail."}, **kwargs
+    )
+
+
+class PasswordResetRequestSchema(Schema):
+    email = _email(required=True)
+
+
+class PasswordResetConfirmSchema(Schema):
+    token = _mailed_token(required=True)
+    new_password = _new_password(required=True)
+
+
+class VerifyEmailSchema(Schema):
+    token = _mailed_token(required=True)
+
+
+class AcceptedSchema(Schema):
+    detail = fields.String(required=True, metadata={"example": "A mail is on its way."})
+
+
+class SessionSchema(Schema):
+    id = fields.UUID(required=True)
+    created_at = fields.DateTime(required=True)
+    last_used_at = fields.DateTime(required=True, metadata={"description": "When a refresh token was last used."})
+    expires_at = fields.DateTime(required=True)
+    user_agent = fields.String(required=True, allow_none=True)
+    ip = fields.String(required=True, allow_none=True)
+    current = fields.Boolean(required=True, metadata={"description": "Whether the calling token belongs to it."})
+
+
+class SessionListSchema(Schema):
+    items = fields.List(fields.Nested(SessionSchema), required=True)
+
+
+class AuditEventSchema(Schema):
+    id = fields.UUID(required=True)
+    created_at = fields.DateTime(required=True)
+    action = fields.String(required=True, metadata={"enum": list(AUDIT_ACTIONS)})
+    actor_id = fields.UUID(required=True, allow_none=True, metadata={"description": "Who did it; null when anonymous."})
+    target_id = fields.UUID(required=True, allow_none=True, metadata={"description": "The user it was done to."})
+    ip = fields.String(required=True, allow_none=True)
+    request_id = fields.String(required=True, allow_none=True)
+    details = fields.Dict(keys=fields.String(), required=True, allow_none=True)
+
+
+class AuditEventListQuerySchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Text(validate=validate.Length(max=512), metadata={"description": "next_cursor of the previous page."})
+    action = fields.String(validate=validate.OneOf(AUDIT_ACTIONS))
+    actor_id = fields.UUID()
+    target_id = fields.UUID()
+
+
+class AuditEventPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditEventSchema), required=True)
     next_cursor = fields.String(
         allow_none=True, required=True, metadata={"description": "Pass as cursor for the next page; null on the last."}
     )

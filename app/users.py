@@ -1,11 +1,8 @@
 """The users namespace: one's own profile and password, and user admin."""
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from email.message import EmailMessage
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -13,12 +10,16 @@ from flask import Response, current_app, request, url_for
 from flask_jwt_extended import current_user, get_current_user, get_jwt
 from flask_restx import Resource
 from marshmallow import ValidationError
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, select
 
+from app.audit import record
 from app.errors import ApiError
 from app.extensions import api, db
+from app.mail import send
 from app.models import RefreshSession, User, end_sessions
+from app.onetime import spend_tokens, verification_mail
 from app.openapi import BODY_ERRORS, model, problems, query
+from app.pagination import keyset_page
 from app.ratelimit import limit
 from app.schemas import (
     AdminUserUpdateSchema,
@@ -92,18 +93,39 @@ def update_user(user: User, schema: ProfileUpdateSchema) -> Representation:
         # An admin cannot demote or disable themselves either: that could leave no admin at all.
         raise ApiError(403, "forbidden", "Only an admin can change role or is_active, and not their own.")
     check_if_match(user)
+    before = {field: getattr(user, field) for field in data}
     for field, value in data.items():
         setattr(user, field, value)
+    mail = record_changes(user, before)
     db.session.commit()
+    if mail:
+        send(mail)
     return represent(user)
 
 
-def create_user(data: dict[str, Any]) -> User:
+AUDITED_CHANGES = {"email": "user.email_changed", "role": "user.role_changed", "is_active": "user.activation_changed"}
+
+
+def record_changes(user: User, before: dict[str, Any]) -> EmailMessage | None:
+    """Audit changed email, role and activation; a new email gets a verification mail (to send after commit)."""
+    for field, action in AUDITED_CHANGES.items():
+        if field in before and before[field] != getattr(user, field):
+            record(action, current_user.id, user.id, **{"from": before[field], "to": getattr(user, field)})
+    return verification_mail(user) if before.get("email", user.email) != user.email else None
+
+
+def create_user(data: dict[str, Any], action: str = "user.created", actor_id: uuid.UUID | None = None) -> User:
+    """Insert, audit and commit a user, then mail a verification token unless the email is verified."""
     password = data.pop("password")
     user = User(**data)
     user.set_password(password)
     db.session.add(user)
+    db.session.flush()  # assigns the id the audit event and the token refer to
+    record(action, actor_id, user.id)
+    mail = None if user.email_verified_at else verification_mail(user)
     db.session.commit()
+    if mail:
+        send(mail)
     return user
 
 
@@ -119,6 +141,7 @@ def no_content() -> Response:
 
 def deleted(user: User) -> Response:
     db.session.delete(user)
+    record("user.deleted", current_user.id, user.id, email=user.email)
     db.session.commit()
     return no_content()
 
@@ -164,6 +187,8 @@ class MyPassword(Resource):
             )
         current_user.set_password(data["new_password"])
         end_sessions(RefreshSession.user_id == current_user.id, RefreshSession.id != uuid.UUID(get_jwt()["sid"]))
+        spend_tokens(current_user.id, "password_reset")  # a reset mailed before the change must not undo it
+        record("password.changed", current_user.id, current_user.id)
         db.session.commit()
         return no_content()
 
@@ -171,25 +196,8 @@ class MyPassword(Resource):
 SORT_COLUMNS = {"created_at": User.created_at, "email": User.email}
 
 
-def encode_cursor(sort: str, user: User) -> str:
-    value = getattr(user, sort.lstrip("-"))
-    raw = json.dumps([sort, value.isoformat() if isinstance(value, datetime) else value, str(user.id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
-    """The (sort value, id) a page starts after; 422 if the cursor is not one of ours for this sort."""
-    try:
-        cursor_sort, value, user_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if cursor_sort != sort:
-            raise ValueError("cursor from another sort order")
-        return (datetime.fromisoformat(value) if sort.lstrip("-") == "created_at" else str(value)), uuid.UUID(user_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as e:
-        raise ApiError(422, "validation_failed", "The request is not valid.", {"cursor": ["Invalid cursor."]}) from e
-
-
 def user_list_query(args: dict[str, Any]) -> Select[User]:
-    """Filter and keyset-order the users; the (column, id) order is backed by an index."""
+    """The users matching the list filters (LIKE wildcards in them match literally)."""
     stmt = select(User)
     if "email" in args:
         stmt = stmt.where(User.email.contains(args["email"].lower(), autoescape=True))
@@ -198,15 +206,7 @@ def user_list_query(args: dict[str, Any]) -> Select[User]:
     for field in ("role", "is_active"):
         if field in args:
             stmt = stmt.where(getattr(User, field) == args[field])
-    sort = args["sort"]
-    column = SORT_COLUMNS[sort.lstrip("-")]
-    descending = sort.startswith("-")
-    if "cursor" in args:
-        key = tuple_(column, User.id)
-        after = tuple_(*decode_cursor(args["cursor"], sort))
-        stmt = stmt.where(key < after if descending else key > after)
-    order = (column.desc(), User.id.desc()) if descending else (column.asc(), User.id.asc())
-    return stmt.order_by(*order).limit(args["limit"] + 1)
+    return stmt
 
 
 @ns.route("")
@@ -218,14 +218,9 @@ class UserList(Resource):
     def get(self) -> Representation:
         """List users (admin): filter, sort and page with a cursor."""
         args = load_query(UserListQuerySchema())
-        users = list(db.session.scalars(user_list_query(args)))
-        page, more = users[: args["limit"]], len(users) > args["limit"]
-        next_cursor = encode_cursor(args["sort"], page[-1]) if more else None
-        headers = {}
-        if next_cursor:
-            next_url = url_for("users_user_list", **{**request.args.to_dict(), "cursor": next_cursor}, _external=True)
-            headers["Link"] = f'<{next_url}>; rel="next"'
-        return UserPageSchema().dump({"items": page, "next_cursor": next_cursor}), 200, headers
+        column = SORT_COLUMNS[args["sort"].lstrip("-")]
+        page, headers = keyset_page(user_list_query(args), column, args, "users_user_list")
+        return UserPageSchema().dump(page), 200, headers
 
     @admin_only
     @ns.expect(model(UserCreateSchema))
@@ -233,7 +228,7 @@ class UserList(Resource):
     @problems(*BODY_ERRORS, 401, 403, 409)
     def post(self) -> Representation:
         """Create a user with a role (admin)."""
-        return created(create_user(load_json(UserCreateSchema())))
+        return created(create_user(load_json(UserCreateSchema()), actor_id=current_user.id))
 
 
 @ns.route("/<uuid:user_id>")

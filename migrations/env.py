@@ -1,17 +1,20 @@
 """Alembic environment, run by Flask-Migrate (`flask db ...`) inside the app."""
 
 import logging
-from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import text
 from sqlalchemy.types import TypeDecorator
 
 config = context.config
-# Keep the app's own loggers alive when migrations run in-process (tests, CLI).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Alembic's lines go through the app's log handler (app/logs.py), in the app's format; alembic.ini's
+# logging section is not applied, as it would replace that handler.
+logging.getLogger("alembic").setLevel(logging.INFO)
 logger = logging.getLogger("alembic.env")
+# Any fixed number: every migrator of this database takes the same Postgres advisory lock.
+MIGRATION_LOCK = 7_146_502_013
 
 # db.engine, not the generated db.get_engine(): that is deprecated in Flask-SQLAlchemy 3.1
 # (a DeprecationWarning, fatal under -W error) and gone in 3.2.
@@ -53,4 +56,13 @@ else:
     with db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=db.metadata, **options())
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Migrations are a deploy step: the app's per-request limits (DB_STATEMENT_TIMEOUT,
+                # DB_LOCK_TIMEOUT) would fail a long one, and a second migrator must wait its turn.
+                connection.execute(text("SET LOCAL statement_timeout = 0"))
+                connection.execute(text("SET LOCAL lock_timeout = 0"))
+                # One migrator at a time: another `flask db upgrade` waits here, then finds the schema at
+                # head and does nothing. Taken inside Alembic's transaction: a transaction opened before
+                # configure() would make Alembic think it is someone else's and never commit it.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()

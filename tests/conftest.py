@@ -1,9 +1,11 @@
 """Fixtures: the suite runs once per database (SQLite and a real Postgres), isolated per test."""
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from app import create_app
+from app import create_app, mail
 from app.config import SETTINGS
 from app.extensions import db
 from app.models import User
@@ -27,8 +29,9 @@ UNLIMITED = {name: "1000000 per second" for name in SETTINGS if name.startswith(
 
 def settings(**overrides: Any) -> dict[str, Any]:
     """Config for a test app: real secrets (PyJWT warns on short keys), testing mode, and rate
-    limits out of the way (tests/test_ratelimit.py checks the real ones)."""
-    return {"TESTING": True, "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, **UNLIMITED, **overrides}
+    limits out of the way (tests/test_ratelimit.py checks the real ones), mail kept in memory."""
+    base = {"TESTING": True, "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, "MAIL_BACKEND": "memory"}
+    return {**base, **UNLIMITED, **overrides}
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +91,21 @@ def app(database_app: Flask) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def outbox(app: Flask) -> list[EmailMessage]:
+    """The mails this test's app sent (MAIL_BACKEND=memory), starting empty."""
+    sent = mail.outbox(app)
+    sent.clear()
+    return sent
+
+
+def mailed_token(message: EmailMessage) -> str:
+    """The token a password-reset or verification mail carries (FRONTEND_URL unset: on its own line)."""
+    found = re.search(r"^    (\S+)\r?$", message.get_content(), re.MULTILINE)
+    assert found, message.get_content()
+    return found.group(1)
 
 
 @dataclass

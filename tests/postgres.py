@@ -55,13 +55,26 @@ class Cluster:
             "--no-sync",
         )
         # Durability is irrelevant for a throwaway test cluster; speed is not.
-        options = (
+        self.options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
         )
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server of the initialised cluster; returns once it accepts connections."""
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start"
+            str(self.bindir / "pg_ctl"),
+            *("-D", str(self.data), "-o", self.options, "-l", str(self.dir / "log"), "-w", "start"),
         )
+
+    def stop_server(self) -> None:
+        """Stop the server at once, as a crash would (the fault tests); start_server brings it back."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def is_running(self) -> bool:
+        command = [*self.as_owner, str(self.bindir / "pg_ctl"), "-D", str(self.data), "status"]
+        return subprocess.run(command, capture_output=True, check=False).returncode == 0
 
     def create_database(self, name: str) -> str:
         """Create an empty database and return its URL."""

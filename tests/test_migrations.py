@@ -18,7 +18,7 @@ from app.extensions import db
 from tests.conftest import DATABASES, settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = {"users", "refresh_sessions", "revoked_tokens", "alembic_version"}
+TABLES = {"users", "refresh_sessions", "revoked_tokens", "account_tokens", "audit_events", "alembic_version"}
 
 
 def test_models_and_migrations_agree(app: Flask) -> None:

@@ -27,7 +27,16 @@ def strip_request_id(response: Any) -> dict[str, Any]:
 def test_me_shows_the_callers_profile(client: FlaskClient, user: Account) -> None:
     body = client.get(ME, headers=user.headers).get_json()
     assert body["id"] == user.id and body["email"] == user.email
-    assert set(body) == {"id", "email", "display_name", "role", "is_active", "created_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "email",
+        "display_name",
+        "role",
+        "is_active",
+        "email_verified_at",
+        "created_at",
+        "updated_at",
+    }
 
 
 def test_patch_me_changes_name_and_email(client: FlaskClient, user: Account) -> None:

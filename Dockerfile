@@ -1,0 +1,33 @@
+# The API image: gunicorn serving wsgi:app as a non-root user; no secrets inside.
+# PYTHON_IMAGE lets a machine without registry access build from a local stand-in (scripts/compose-smoke).
+ARG PYTHON_IMAGE=python:3.12-slim
+
+# Build stage: the pinned dependencies into a venv (compilers, caches and pip's work stay here).
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+COPY requirements.txt /tmp/requirements.txt
+RUN python -m venv /venv \
+    && /venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+
+# Runtime stage: the venv and the code, nothing else.
+FROM ${PYTHON_IMAGE}
+ENV PATH=/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FLASK_APP=wsgi \
+    GUNICORN_BIND=0.0.0.0:8000
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
+COPY --from=build /venv /venv
+WORKDIR /srv
+# Code stays owned by root: the app user can run it but not change it.
+COPY app app
+COPY migrations migrations
+COPY wsgi.py gunicorn.conf.py ./
+# Compile once here; at run time the root filesystem is read-only.
+RUN python -m compileall -q app migrations wsgi.py
+USER 10001:10001
+EXPOSE 8000
+# Liveness only (no database), with python because the image has no curl.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/api/v1/health/live', timeout=4)"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

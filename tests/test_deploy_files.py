@@ -1,0 +1,116 @@
+"""The deployment files, checked without running them: docker-compose and the Compose spec accept the
+compose file, hadolint accepts the Dockerfile, and the promises that would otherwise need a reviewer's eye.
+(nginx.conf: `nginx -t` and a real run are in test_stack.py; the real compose stack: scripts/compose-smoke.)"""
+
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tool(name: str, install: str) -> str:
+    """A command from the venv (pip-installed linters) or PATH; missing is a failure, never a skip."""
+    venv = Path(sys.executable).parent / name
+    path = str(venv) if venv.exists() else shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: {install}", pytrace=False)
+    return path
+
+
+def run(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def compose_config(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config -q` with these variables in its --env-file (and nothing from a local .env)."""
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
+    docker_compose = tool("docker-compose", "apt-get install docker-compose")
+    return run(docker_compose, "--env-file", str(env_file), "config", "-q", env={"PATH": "/usr/bin:/bin"})
+
+
+SECRETS = {"SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40, "POSTGRES_PASSWORD": "p" * 40}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    services: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return services
+
+
+def test_docker_compose_accepts_the_compose_file(tmp_path: Path) -> None:
+    result = compose_config(tmp_path, **SECRETS, APP_ENV_FILE=str(ROOT / ".env.example"))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_refuses_to_start_without_a_secret(tmp_path: Path, missing: str) -> None:
+    others = {name: value for name, value in SECRETS.items() if name != missing}
+    result = compose_config(tmp_path, **others, APP_ENV_FILE=str(ROOT / ".env.example"))
+    assert result.returncode != 0
+    assert f"set {missing} in .env" in result.stderr
+
+
+def test_the_compose_file_matches_the_compose_spec() -> None:
+    check = tool("check-jsonschema", "pip install -r requirements-dev.txt")
+    result = run(check, "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_has_nothing_to_say_about_the_dockerfile() -> None:
+    result = run(tool("hadolint", "pip install -r requirements-dev.txt"), "Dockerfile")
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout
+
+
+def test_the_image_runs_gunicorn_as_a_non_root_user() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]' in dockerfile  # exec form: gunicorn is PID 1
+    assert "HEALTHCHECK" in dockerfile
+
+
+def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
+    rules = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert rules[0] == "*"  # an allowlist: .env, .git, venvs, tests and caches are out unless named
+    included = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    assert included == {"app", "migrations", "requirements.txt", "wsgi.py", "gunicorn.conf.py"}
+
+
+def test_the_app_container_is_hardened(compose: dict[str, Any]) -> None:
+    graceful = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["graceful_timeout"]
+    for name in ("app", "migrate"):
+        service = compose["services"][name]
+        assert service["read_only"] is True
+        assert service["tmpfs"] == ["/tmp"]  # noqa: S108  (the container's own, in memory)
+        assert service["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in service["security_opt"]
+        assert service["environment"]["APP_ENV"] == "production"
+    assert int(compose["services"]["app"]["stop_grace_period"].rstrip("s")) > graceful
+
+
+def test_only_nginx_is_published(compose: dict[str, Any]) -> None:
+    published = {name for name, service in compose["services"].items() if "ports" in service}
+    assert published == {"nginx"}
+
+
+def test_healthchecks_work_with_podman_and_both_compose_versions(compose: dict[str, Any]) -> None:
+    """podman 4.3 splits a ["CMD", ...] list on spaces, so every check is CMD-SHELL."""
+    for name, service in compose["services"].items():
+        if "test" in service.get("healthcheck", {}):
+            assert service["healthcheck"]["test"][0] == "CMD-SHELL", name
+
+
+def test_nginx_takes_the_same_body_limit_as_the_app() -> None:
+    limit = re.search(r"client_max_body_size\s+(\d+)m;", (ROOT / "nginx.conf").read_text())
+    assert limit and int(limit.group(1)) * 1024 * 1024 == int(SETTINGS["MAX_CONTENT_LENGTH"].default)

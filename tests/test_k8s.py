@@ -1,0 +1,101 @@
+"""deploy/k8s: renders offline, every object is valid Kubernetes, and it agrees with the app."""
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from app import create_app
+from app.config import SETTINGS
+from deploy.k8s.render import render
+
+K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
+KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]
+# The oldest Kubernetes minor release the manifests promise to work on.
+KUBERNETES_VERSION = "1.31.0"
+# Read by gunicorn.conf.py, not by the app.
+GUNICORN_SETTINGS = {"WEB_CONCURRENCY", "GUNICORN_BIND", "FORWARDED_ALLOW_IPS"}
+SECRET_SETTINGS = {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "RATELIMIT_STORAGE_URI", "MAIL_PASSWORD"}
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
+@pytest.fixture(scope="module")
+def overlay() -> list[dict[str, Any]]:
+    return render(K8S / "overlays" / "example")
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda p: p.name)
+def test_every_object_is_valid_kubernetes(folder: Path) -> None:
+    for obj in render(folder):
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed; the offline renderer stands in")
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda p: p.name)
+def test_offline_renderer_agrees_with_kubectl_kustomize(folder: Path) -> None:
+    out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True, timeout=60)
+    expected = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(out.stdout)}
+    assert {(o["kind"], o["metadata"]["name"]): o for o in render(folder)} == expected
+
+
+def test_config_and_secret_hold_every_setting_and_nothing_else(overlay: list[dict[str, Any]]) -> None:
+    config = by_kind(overlay, "ConfigMap")[0]["data"]
+    secret = by_kind(overlay, "Secret")[0]["stringData"]
+    assert set(secret) == SECRET_SETTINGS
+    assert set(config) | set(secret) == set(SETTINGS) | GUNICORN_SETTINGS
+    assert config["APP_ENV"] == "production"
+    assert config["PROXY_HOPS"] == "1"
+
+
+def test_secret_placeholders_cannot_start_the_app(overlay: list[dict[str, Any]]) -> None:
+    secret = by_kind(overlay, "Secret")[0]["stringData"]
+    assert "change-me" in secret["SECRET_KEY"]
+    assert "change-me" in secret["JWT_SECRET_KEY"]
+
+
+def test_pods_run_locked_down(overlay: list[dict[str, Any]]) -> None:
+    templates = [obj["spec"]["template"]["spec"] for obj in overlay if obj["kind"] in ("Deployment", "Job")]
+    assert len(templates) == 2
+    for pod in templates:
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        assert {v["name"]: v for v in pod["volumes"]}["tmp"]["emptyDir"]
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+            assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}  # noqa: S108
+
+
+def test_probes_hit_the_health_endpoints(overlay: list[dict[str, Any]]) -> None:
+    container = by_kind(overlay, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/api/v1/health/live"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/api/v1/health/ready"
+    urls = create_app({"TESTING": True, "SECRET_KEY": "x" * 64, "JWT_SECRET_KEY": "y" * 64}).url_map.bind("localhost")
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        urls.match(container[probe]["httpGet"]["path"], method="GET")  # raises NotFound if the route is gone
+
+
+def test_ingress_body_limit_matches_the_app(overlay: list[dict[str, Any]]) -> None:
+    ingress = by_kind(overlay, "Ingress")[0]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "1m"
+    assert by_kind(overlay, "ConfigMap")[0]["data"]["MAX_CONTENT_LENGTH"] == str(1024 * 1024)
+
+
+def test_migration_job_runs_flask_db_upgrade_with_the_app_image(overlay: list[dict[str, Any]]) -> None:
+    job = by_kind(overlay, "Job")[0]["spec"]["template"]["spec"]["containers"][0]
+    app = by_kind(overlay, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert job["command"] == ["flask", "db", "upgrade"]
+    assert job["image"] == app["image"] == "registry.example.com/flask-api-starter:1.0.0"
+    assert job["envFrom"] == app["envFrom"]

@@ -1,0 +1,71 @@
+"""/metrics in the Prometheus text format: requests by endpoint and status, latency, the database pool.
+(Summed over several gunicorn workers, and hidden by nginx: tests/test_ops_stack.py.)"""
+
+import re
+import uuid
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import db
+from tests.conftest import settings
+
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def sample(client: FlaskClient, name: str, **labels: str) -> float:
+    """The value of one series in /metrics (0 if it does not exist yet)."""
+    for line in client.get("/metrics").get_data(as_text=True).splitlines():
+        found = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if found and found.group(1) == name and dict(LABEL.findall(found.group(2) or "")) == labels:
+            return float(found.group(3))
+    return 0.0
+
+
+def test_metrics_are_public_prometheus_text(client: FlaskClient) -> None:
+    response = client.get("/metrics", headers={"Authorization": "Bearer not-a-token"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    for name in ("http_requests_total", "http_request_duration_seconds", "db_pool_connections_in_use"):
+        assert f"# TYPE {name} " in text
+
+
+def test_requests_are_counted_by_endpoint_and_status(client: FlaskClient) -> None:
+    detail = {"method": "GET", "endpoint": "/api/v1/users/<uuid:user_id>"}
+    before = sample(client, "http_requests_total", **detail, status="401")
+    for _ in range(3):
+        client.get(f"/api/v1/users/{uuid.uuid4()}")  # three ids, one series
+    assert sample(client, "http_requests_total", **detail, status="401") == before + 3
+
+    unknown = {"method": "GET", "endpoint": "unmatched", "status": "404"}
+    before = sample(client, "http_requests_total", **unknown)
+    client.get(f"/no/such/{uuid.uuid4()}")
+    assert sample(client, "http_requests_total", **unknown) == before + 1
+
+    live = {"method": "GET", "endpoint": "/api/v1/health/live", "status": "200"}
+    before = sample(client, "http_request_duration_seconds_count", **live)
+    client.get("/api/v1/health/live")
+    assert sample(client, "http_request_duration_seconds_count", **live) == before + 1
+    assert sample(client, "http_request_duration_seconds_bucket", **live, le="+Inf") == before + 1
+
+
+def test_pool_figures_follow_the_connections(app: Flask) -> None:
+    client = app.test_client()
+    with app.app_context():
+        idle = sample(client, "db_pool_connections_in_use")
+        with db.engine.connect():
+            assert sample(client, "db_pool_connections_in_use") == idle + 1
+        assert sample(client, "db_pool_connections_in_use") == idle
+        assert sample(client, "db_pool_connections_open") >= 1
+    assert sample(client, "db_pool_capacity") > 0
+
+
+def test_scrapes_are_never_rate_limited(app: Flask) -> None:
+    limited = create_app(settings(DATABASE_URL=app.config["DATABASE_URL"], RATELIMIT_PER_CALLER="2 per minute"))
+    client = limited.test_client()
+    assert [client.get("/metrics").status_code for _ in range(5)] == [200] * 5
+    assert [client.get("/api/v1/users/me").status_code for _ in range(3)][-1] == 429  # the quota is on
+    with limited.app_context():
+        db.engine.dispose()
