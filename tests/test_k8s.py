@@ -99,3 +99,9 @@ def test_migration_job_runs_flask_db_upgrade_with_the_app_image(overlay: list[di
     assert job["command"] == ["flask", "db", "upgrade"]
     assert job["image"] == app["image"] == "registry.example.com/flask-api-starter:1.0.0"
     assert job["envFrom"] == app["envFrom"]
+
+
+def test_the_ingress_exposes_the_api_and_docs_but_not_metrics(overlay: list[dict[str, Any]]) -> None:
+    paths = [p["path"] for rule in by_kind(overlay, "Ingress")[0]["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert "/api/" in paths and "/swagger" in paths
+    assert not [p for p in paths if "/metrics".startswith(p) or p.startswith("/metrics")]
