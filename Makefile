@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test fuzz lint bench clean
+.PHONY: run test fuzz lint audit bench clean
 
 run: $(VENV)/.installed .env  ## Set up and serve the API on http://127.0.0.1:$(PORT)
 	$(BIN)/flask db upgrade
@@ -25,6 +25,12 @@ lint: $(VENV)/.installed  ## ruff, mypy, and the CI workflow, Dependabot and pre
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
+	$(BIN)/bandit --quiet --recursive app --severity-level high  # fails on any high-severity finding
+
+# Needs the PyPI advisory service, which the offline CI here cannot reach; --strict fails rather than
+# pass when a pin could not be checked. The GitHub workflow runs it.
+audit: $(VENV)/.installed  ## Known vulnerabilities in the pinned requirements (pip-audit)
+	$(BIN)/pip-audit --strict --requirement requirements.txt --progress-spinner off
 
 # A benchmark, not a test (never part of `make test`): app vs a bare Flask floor on Postgres + Redis,
 # under gunicorn and wrk, a few minutes. BENCH_QUICK=1 for a short run; see bench/run.py.
