@@ -100,8 +100,11 @@ def test_the_app_container_is_hardened(compose: dict[str, Any]) -> None:
 
 
 def test_only_nginx_is_published(compose: dict[str, Any]) -> None:
+    """Beyond nginx, only the development mail catcher, behind a profile and on the host's loopback."""
     published = {name for name, service in compose["services"].items() if "ports" in service}
-    assert published == {"nginx"}
+    assert published == {"nginx", "mailpit"}
+    assert compose["services"]["mailpit"]["profiles"] == ["dev"]
+    assert all(port.startswith("127.0.0.1:") for port in compose["services"]["mailpit"]["ports"])
 
 
 def test_healthchecks_work_with_podman_and_both_compose_versions(compose: dict[str, Any]) -> None:
