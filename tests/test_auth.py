@@ -1,5 +1,6 @@
 """Registration, login, the token lifecycle and what makes a token stop working."""
 
+import re
 import threading
 import time
 import uuid
@@ -328,3 +329,32 @@ def test_a_session_row_backs_every_login(client: FlaskClient, user: Account, app
     assert str(session.user_id) == user.id and session.revoked_at is None
     assert session.current_jti == claims(user.tokens["refresh_token"])["jti"]
     assert session.expires_at > models.utcnow()
+
+
+PUBLIC_ROUTES = {
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
+    ("POST", "/api/v1/auth/verify-email"),
+    ("GET", "/api/v1/health/live"),
+    ("GET", "/api/v1/health/ready"),
+    ("GET", "/api/v1/swagger.json"),
+}
+
+
+def test_every_other_route_is_denied_without_a_token(app: Flask, client: FlaskClient) -> None:
+    """Deny by default: enumerate the real route map, so a new route without @public fails here."""
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/"):
+            continue
+        path = re.sub(r"<[^>]+>", str(uuid.uuid4()), rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            if (method, rule.rule) in PUBLIC_ROUTES:
+                continue
+            response = client.open(path, method=method, json={})
+            # The refresh endpoint wants a refresh token; anything else wants an access token.
+            assert_problem(response, 401, "missing_token")
+            checked += 1
+    assert checked >= 15
