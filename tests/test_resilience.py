@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -18,19 +17,8 @@ from app import create_app
 from app.extensions import db
 from app.markers import public
 from tests.conftest import PASSWORD, assert_problem, make_user, settings
+from tests.live import migrated_app
 from tests.loopback import Redis
-
-
-@contextmanager
-def migrated(url: str, **overrides: object) -> Iterator[Flask]:
-    app = create_app(settings(DATABASE_URL=url, **overrides))
-    with app.app_context():
-        upgrade()
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
 
 @contextmanager
@@ -73,7 +61,7 @@ def test_a_database_that_never_answers_costs_the_connect_timeout_then_503() -> N
 
 
 def test_a_saturated_pool_answers_503_within_the_pool_timeout(new_database: Callable[[str], str]) -> None:
-    with migrated(new_database("postgres"), DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1) as app:
+    with migrated_app(new_database("postgres"), DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1) as app:
         user = make_user(app)
         client = app.test_client()
         token = client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).get_json()
@@ -91,7 +79,7 @@ def test_a_saturated_pool_answers_503_within_the_pool_timeout(new_database: Call
 
 
 def test_a_locked_sqlite_database_is_503_after_the_busy_timeout(tmp_path: Path) -> None:
-    with migrated(f"sqlite:///{tmp_path / 'locked.db'}") as app:
+    with migrated_app(f"sqlite:///{tmp_path / 'locked.db'}") as app:
         holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")  # another writer, mid-transaction
         try:
@@ -145,7 +133,7 @@ def test_outages_are_503_but_faulty_queries_stay_500(database_app: Flask) -> Non
 
 def test_concurrent_writers_on_sqlite_get_no_500s(tmp_path: Path) -> None:
     """The embedded default under a burst of registrations: WAL and the busy timeout absorb it."""
-    with migrated(f"sqlite:///{tmp_path / 'burst.db'}") as app:
+    with migrated_app(f"sqlite:///{tmp_path / 'burst.db'}") as app:
         answers: list[int] = []
 
         def register(i: int) -> None:
