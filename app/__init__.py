@@ -18,11 +18,11 @@ from app import (  # noqa: F401 (the route modules register their routes on impo
     health,
     logs,
     metrics,
+    ratelimit,
     sessions,
     users,
 )
 from app.extensions import api, cors, db, jwt, migrate
-from app.ratelimit import limiter
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -43,7 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     jwt.init_app(app)
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
     api.init_app(app, add_specs=app.config["DOCS_ENABLED"], title=app.config["APP_NAME"])
-    limiter.init_app(app)  # before auth, so a flood is refused before it costs a database query
+    ratelimit.init_app(app)  # before auth, so a flood is refused before it costs a database query
     auth.init_app(app)
     errors.init_app(app)
     headers.init_app(app)

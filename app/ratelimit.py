@@ -1,9 +1,11 @@
 """Rate limits (Flask-Limiter): per account and per IP on auth flows, a quota per caller elsewhere."""
 
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import Flask, Response, current_app, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -61,3 +63,18 @@ limiter = Limiter(
     in_memory_fallback_enabled=True,
 )
 limiter.request_filter(lambda: marked("exempt"))
+
+
+def _retry_after_rounded_up(response: Response) -> Response:
+    """Flask-Limiter truncates Retry-After (1.6 s left gives "1"), so a client that waits exactly as told
+    is refused again. X-RateLimit-Reset is already at or past the window's end: round up from it."""
+    reset = response.headers.get("X-RateLimit-Reset")
+    if response.status_code == 429 and reset:
+        response.headers["Retry-After"] = str(max(1, math.ceil(float(reset) - time.time())))
+    return response
+
+
+def init_app(app: Flask) -> None:
+    # Registered before the limiter's own header hook, so it runs after it (Flask runs them in reverse).
+    app.after_request(_retry_after_rounded_up)
+    limiter.init_app(app)

@@ -1,5 +1,6 @@
 """Rate limits: per account and per IP on auth flows, a per-caller quota, all as problem+json 429."""
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,8 +29,10 @@ def limited(database_app: Flask) -> Callable[..., Flask]:
 
 def assert_throttled(response: Any) -> None:
     assert_problem(response, 429, "too_many_requests")
-    assert 1 <= int(response.headers["Retry-After"]) <= 3600
+    assert 1 <= int(response.headers["Retry-After"]) <= 3601  # the window, rounded up
     assert response.headers["X-RateLimit-Remaining"] == "0"
+    # Never sooner than the window's end: a client that waits exactly as told gets through.
+    assert time.time() + int(response.headers["Retry-After"]) >= int(response.headers["X-RateLimit-Reset"])
 
 
 def test_the_11th_failed_login_for_an_account_is_429_before_any_hashing(
