@@ -16,9 +16,9 @@ from tests.live import migrated_app, serve
 
 @pytest.fixture(scope="module", params=DATABASES)
 def base_url(request: pytest.FixtureRequest, new_database: Callable[[str], str]) -> Iterator[str]:
-    """The API over HTTP, with one-second access tokens so that expiry can be waited for."""
+    """The API over HTTP, with two-second access tokens so that expiry can be waited for."""
     database_url = new_database(request.param)
-    with migrated_app(database_url, TESTING=False, JWT_ACCESS_TOKEN_MINUTES=1 / 60) as app, serve(app) as url:
+    with migrated_app(database_url, TESTING=False, JWT_ACCESS_TOKEN_MINUTES=2 / 60) as app, serve(app) as url:
         yield url + "/api/v1"
 
 
@@ -65,7 +65,9 @@ def logged_in(api: ApiClient) -> str:
 
 
 def wait_for_expiry() -> None:
-    time.sleep(1.1)  # the access tokens of this app live one second
+    # exp is in whole seconds, so a two-second token lives between one and two seconds: a fresh one
+    # always outlives the retry that follows a refresh (one second could be over in a millisecond).
+    time.sleep(2.1)
 
 
 def test_register_login_me_logout(api: ApiClient, base_url: str) -> None:
