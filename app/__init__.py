@@ -16,6 +16,7 @@ from app import (  # noqa: F401 (the route modules register their routes on impo
     errors,
     headers,
     health,
+    identity,
     logs,
     metrics,
     ratelimit,
@@ -44,7 +45,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
     api.init_app(app, add_specs=app.config["DOCS_ENABLED"], title=app.config["APP_NAME"])
     ratelimit.init_app(app)  # before auth, so a flood is refused before it costs a database query
-    auth.init_app(app)
+    identity.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
     cli.init_app(app)

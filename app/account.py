@@ -3,7 +3,6 @@
 from typing import Any
 
 from flask import Response
-from flask_jwt_extended import current_user
 from flask_restx import Resource
 from marshmallow import ValidationError
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from app.audit import record
 from app.auth import ns
 from app.errors import ApiError
 from app.extensions import db
+from app.identity import current_user, me
 from app.mail import send
 from app.markers import public
 from app.models import RefreshSession, User, end_sessions, utcnow
@@ -99,7 +99,7 @@ class ResendVerification(Resource):
         """Mail a new verification token to your email address."""
         if current_user.email_verified_at is not None:
             raise ApiError(409, "email_already_verified", "Your email address is already verified.")
-        mail = verification_mail(current_user)
+        mail = verification_mail(me())
         db.session.commit()
         send(mail)
         return {"detail": f"A verification mail is on its way to {current_user.email}."}, 202

@@ -1,29 +1,26 @@
-"""The auth namespace (register, login, refresh, logout) and who the caller is."""
+"""The auth namespace: register, log in, refresh and log out; minting and delivering tokens."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
-    current_user,
-    get_jwt,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
-    verify_jwt_in_request,
 )
 from flask_restx import Resource
-from jwt import MissingRequiredClaimError
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 
 from app.audit import record
 from app.errors import ApiError
-from app.extensions import api, db, jwt
+from app.extensions import api, db
+from app.identity import authenticate, current_user, token_claims
 from app.logs import security_event
-from app.markers import marked, public
+from app.markers import public
 from app.models import RefreshSession, RevokedToken, User, end_sessions, normalise_email, spend_one_hash, utcnow
 from app.openapi import BODY_ERRORS, model, problems
 from app.ratelimit import limit, login_account_key
@@ -31,52 +28,6 @@ from app.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema, lo
 from app.users import ETAG, create_user, created, no_content
 
 ns = api.namespace("auth", description="Accounts and tokens")
-
-PUBLIC_ENDPOINTS = {"static", "restx_doc.static", "doc", "specs", "root"}
-
-
-def require_access_token() -> None:
-    """Deny by default: every endpoint needs a valid access token unless marked @public."""
-    if request.endpoint in PUBLIC_ENDPOINTS or request.method == "OPTIONS" or request.url_rule is None:
-        return  # library docs and static files; CORS preflights; unknown URLs (a plain 404)
-    if not marked("public"):
-        verify_jwt_in_request()
-
-
-REQUIRED_CLAIMS = ("sub", "sid", "jti", "type", "iat", "exp", "iss", "aud")
-
-
-@jwt.decode_key_loader
-def decoding_key(_header: dict[str, Any], raw_claims: dict[str, Any]) -> str:
-    """Refuse tokens missing a claim we always write; the library would quietly default `type`
-    and `jti` otherwise. This hook is the one that sees the claims before those defaults."""
-    for claim in REQUIRED_CLAIMS:
-        if claim not in raw_claims:
-            raise MissingRequiredClaimError(claim)
-    key: str = current_app.config["JWT_SECRET_KEY"]
-    return key
-
-
-@jwt.user_lookup_loader
-def load_caller(_header: dict[str, Any], claims: dict[str, Any]) -> User | None:
-    """Resolve a token to its user in one query; None (401) unless everything still holds."""
-    try:
-        user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
-        jti, kind = claims["jti"], claims["type"]
-    except (KeyError, TypeError, ValueError):
-        return None  # fail closed on tokens we did not shape
-    if not isinstance(jti, str) or kind not in ("access", "refresh"):
-        return None
-    stmt = (
-        select(User)
-        .join(RefreshSession, RefreshSession.user_id == User.id)
-        .where(User.id == user_id, User.is_active, RefreshSession.id == session_id)
-        .where(RefreshSession.revoked_at.is_(None))
-    )
-    if kind == "access":
-        stmt = stmt.where(~exists().where(RevokedToken.jti == jti))
-    user: User | None = db.session.scalar(stmt)
-    return user
 
 
 def new_jti() -> str:
@@ -177,8 +128,8 @@ class Refresh(Resource):
     @limit("RATELIMIT_REFRESH_IP")
     def post(self) -> Response:
         """Rotate a refresh token into a new token pair."""
-        verify_jwt_in_request(refresh=True)
-        claims = get_jwt()
+        authenticate("refresh")
+        claims = token_claims("refresh")
         session_id = uuid.UUID(claims["sid"])
         # Compare-and-swap: only the session's current token rotates, and only once, even
         # when two requests race with it; any other use is a replay of a rotated token.
@@ -204,7 +155,7 @@ class Logout(Resource):
     @problems(401)
     def post(self) -> Response:
         """End this session: the access token and its refresh token stop working."""
-        claims = get_jwt()
+        claims = token_claims()
         end_sessions(RefreshSession.id == uuid.UUID(claims["sid"]))
         db.session.add(RevokedToken(jti=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC)))
         db.session.commit()
@@ -213,7 +164,3 @@ class Logout(Resource):
         if current_app.config["AUTH_COOKIES"]:
             unset_jwt_cookies(response)
         return response
-
-
-def init_app(app: Flask) -> None:
-    app.before_request(require_access_token)

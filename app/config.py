@@ -163,6 +163,17 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         SQLALCHEMY_DATABASE_URI=database_url(cfg["DATABASE_URL"]),
         LOG_FORMAT=cfg["LOG_FORMAT"] or ("json" if cfg["APP_ENV"] == "production" else "text"),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(cfg),
+        # A second pool, for the one read every authenticated request makes (app/identity.py). In
+        # autocommit it needs no BEGIN and ROLLBACK round trips, and no ping at checkout: a
+        # connection that died with the server fails once, which empties the pool, and is retried.
+        SQLALCHEMY_BINDS={
+            "caller": {
+                "url": database_url(cfg["DATABASE_URL"]),
+                **engine_options(cfg),
+                "pool_pre_ping": False,
+                "isolation_level": "AUTOCOMMIT",
+            }
+        },
         RATELIMIT_STORAGE_OPTIONS=redis_options(cfg),
         JWT_ALGORITHM="HS256",
         JWT_DECODE_ALGORITHMS=["HS256"],

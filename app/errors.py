@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import db, jwt
+from app.extensions import db
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -129,13 +129,6 @@ def _unhandled(e: Exception) -> Response:
     return problem(500, "internal_error", "The server failed; the request id identifies the log entry.")
 
 
-def _token_problem(code: str, detail: str) -> Any:
-    def callback(*_args: Any) -> Response:
-        return problem(401, code, detail)
-
-    return callback
-
-
 def init_app(app: Flask) -> None:
     """Register the handlers on the app; restx defers to them (see extensions.ProblemApi)."""
     app.register_error_handler(ApiError, lambda e: problem(e.status, e.code, e.detail, e.errors))
@@ -165,19 +158,3 @@ def _end_transaction(_exc: BaseException | None) -> None:
 def _echo_request_id(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id()
     return response
-
-
-# flask-jwt-extended answers bad tokens with 422 {"msg": ...}; every such case is a 401 here.
-jwt.unauthorized_loader(
-    lambda message: (
-        problem(401, "csrf_failed", "The X-CSRF-TOKEN header must repeat the csrf cookie.")
-        if "CSRF" in message
-        else problem(401, "missing_token", "An access token is required (Authorization: Bearer ...).")
-    )
-)
-jwt.invalid_token_loader(_token_problem("invalid_token", "The token is invalid."))
-jwt.expired_token_loader(_token_problem("token_expired", "The token has expired; refresh it or log in again."))
-jwt.revoked_token_loader(_token_problem("invalid_token", "The token has been revoked."))
-jwt.user_lookup_error_loader(_token_problem("invalid_token", "The token is no longer valid."))
-jwt.token_verification_failed_loader(_token_problem("invalid_token", "The token is invalid."))
-jwt.needs_fresh_token_loader(_token_problem("fresh_token_required", "This needs a fresh login."))

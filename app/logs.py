@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
-from flask_jwt_extended import get_jwt
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 
-from app import config
+from app import config, identity
 from app.errors import request_id
 
 # The fields of every line, in this order; null where one does not apply (outside a request, say).
@@ -32,15 +31,6 @@ def utc_time(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def verified_user_id() -> str | None:
-    """The subject of a token verified during this request, if any (never an unverified claim)."""
-    try:
-        subject = get_jwt().get("sub")
-    except RuntimeError:  # no token was verified
-        return None
-    return str(subject) if subject is not None else None
-
-
 class RequestContext(logging.Filter):
     """Stamp a record made while serving a request with what the request is and who sent it."""
 
@@ -49,7 +39,7 @@ class RequestContext(logging.Filter):
             context = {
                 "method": request.method,
                 "path": request.path,  # never the query string: a token put there must not reach the logs
-                "user_id": verified_user_id(),
+                "user_id": identity.verified_subject(),
                 "client_ip": request.remote_addr,
                 "request_id": request_id(),
             }

@@ -93,7 +93,7 @@ def metrics() -> Response:
 
 def init_app(app: Flask) -> None:
     """Count every request (call it early, like logs.init_app) and serve /metrics."""
-    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-    POOL_CAPACITY.set(options.get("pool_size", 5) + options.get("max_overflow", 10))  # SQLAlchemy's defaults
+    pools = [app.config["SQLALCHEMY_ENGINE_OPTIONS"], *app.config["SQLALCHEMY_BINDS"].values()]
+    POOL_CAPACITY.set(sum(o.get("pool_size", 5) + o.get("max_overflow", 10) for o in pools))  # SQLAlchemy's defaults
     app.after_request(_count)
     app.add_url_rule("/metrics", "metrics", metrics)

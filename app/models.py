@@ -94,11 +94,6 @@ class User(Model):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as declared)
 
-    @property
-    def etag(self) -> str:
-        """A strong entity tag for this version of the user."""
-        return f'"{self.version}"'
-
     @validates("email")
     def _normalise_email(self, _key: str, email: str) -> str:
         # Stored lower-case so the plain unique constraint is case-insensitive everywhere.

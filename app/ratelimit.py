@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, request
-from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from jwt import PyJWTError
 
+from app.errors import ApiError
+from app.identity import decoded
 from app.markers import marked
 from app.models import normalise_email
 
@@ -21,15 +21,13 @@ def caller_key() -> str:
     """The caller's identity for the general quota: a validly signed token's subject, else the IP.
 
     Only the signature is checked here (no database work), so a flood is refused before it costs
-    a query, and nobody can spend another user's quota without their token.
+    a query, and nobody can spend another user's quota without their token. The token is decoded
+    once per request; authentication reuses it.
     """
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        try:
-            return "user:" + str(decode_token(header.removeprefix("Bearer "))["sub"])
-        except (PyJWTError, KeyError, ValueError):
-            pass
-    return "ip:" + get_remote_address()
+    try:
+        return "user:" + str(decoded()[0]["sub"])
+    except ApiError:
+        return "ip:" + get_remote_address()
 
 
 def login_account_key() -> str:
@@ -58,23 +56,28 @@ def limit(
 limiter = Limiter(
     key_func=caller_key,
     default_limits=[_setting("RATELIMIT_PER_CALLER")],
-    headers_enabled=True,
+    # Rate-limit headers on every response would cost two more Redis round trips per request;
+    # only a 429 carries them (see _explain_429).
+    headers_enabled=False,
     # If Redis goes away, each process keeps limiting on its own instead of failing every request.
     in_memory_fallback_enabled=True,
 )
 limiter.request_filter(lambda: marked("exempt"))
 
 
-def _retry_after_rounded_up(response: Response) -> Response:
-    """Flask-Limiter truncates Retry-After (1.6 s left gives "1"), so a client that waits exactly as told
-    is refused again. X-RateLimit-Reset is already at or past the window's end: round up from it."""
-    reset = response.headers.get("X-RateLimit-Reset")
-    if response.status_code == 429 and reset:
-        response.headers["Retry-After"] = str(max(1, math.ceil(float(reset) - time.time())))
+def _explain_429(response: Response) -> Response:
+    """Say on a 429 which limit was hit and when its window ends. Retry-After is rounded up from
+    that end, so a client that waits exactly as told gets through (Flask-Limiter truncates it)."""
+    current = limiter.current_limit
+    if response.status_code == 429 and current is not None:
+        reset = current.reset_at  # at or past the window's end
+        response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+        response.headers["X-RateLimit-Remaining"] = str(current.remaining)
+        response.headers["X-RateLimit-Reset"] = str(reset)
+        response.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
     return response
 
 
 def init_app(app: Flask) -> None:
-    # Registered before the limiter's own header hook, so it runs after it (Flask runs them in reverse).
-    app.after_request(_retry_after_rounded_up)
+    app.after_request(_explain_429)
     limiter.init_app(app)

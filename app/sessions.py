@@ -4,7 +4,7 @@ import uuid
 from typing import Any
 
 from flask import Response, current_app
-from flask_jwt_extended import current_user, get_jwt, unset_jwt_cookies
+from flask_jwt_extended import unset_jwt_cookies
 from flask_restx import Resource
 from sqlalchemy import Select, select
 
@@ -12,6 +12,7 @@ from app import auth, users
 from app.audit import record
 from app.errors import ApiError
 from app.extensions import db
+from app.identity import current_user, token_claims
 from app.models import RefreshSession, User, end_sessions, utcnow
 from app.openapi import model, problems
 from app.schemas import SessionListSchema, SessionSchema
@@ -33,7 +34,7 @@ def live_sessions(user: User) -> dict[str, Any]:
     sessions = db.session.scalars(live(user).order_by(RefreshSession.last_used_at.desc(), RefreshSession.id))
     items = SessionSchema(many=True, exclude=["current"]).dump(sessions)
     for item in items:
-        item["current"] = item["id"] == get_jwt()["sid"]
+        item["current"] = item["id"] == token_claims()["sid"]
     return {"items": items}
 
 

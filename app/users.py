@@ -7,7 +7,6 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Response, current_app, request, url_for
-from flask_jwt_extended import current_user, get_current_user, get_jwt
 from flask_restx import Resource
 from marshmallow import ValidationError
 from sqlalchemy import Select, func, select
@@ -15,6 +14,7 @@ from sqlalchemy import Select, func, select
 from app.audit import record
 from app.errors import ApiError
 from app.extensions import api, db
+from app.identity import Caller, authenticate, current_user, me, token_claims
 from app.mail import send
 from app.models import RefreshSession, User, end_sessions
 from app.onetime import spend_tokens, verification_mail
@@ -61,19 +61,18 @@ def visible_user(user_id: uuid.UUID) -> User:
     return user
 
 
-def dump_user(user: User) -> dict[str, Any]:
-    result: dict[str, Any] = UserSchema().dump(user)
-    return result
-
-
 Representation = tuple[dict[str, Any], int, dict[str, str]]
 ETAG = {"ETag": "The version of this user; send it back in If-Match to update it safely."}
 IF_MATCH = "The ETag from your last read. A stale one gets 412; without it the update applies (or 428 if required)."
 
 
-def represent(user: User, status: int = 200) -> Representation:
-    """The user as JSON, with the ETag of this version."""
-    return dump_user(user), status, {"ETag": user.etag}
+# One instance: building a Schema costs more than dumping one user with it.
+USER_SCHEMA = UserSchema()
+
+
+def represent(user: User | Caller, status: int = 200) -> Representation:
+    """The user (an entity, or the caller's row) as JSON, with a strong ETag of this version."""
+    return USER_SCHEMA.dump(user), status, {"ETag": f'"{user.version}"'}
 
 
 def check_if_match(user: User) -> None:
@@ -82,7 +81,7 @@ def check_if_match(user: User) -> None:
         if current_app.config["REQUIRE_IF_MATCH"]:
             raise ApiError(428, "precondition_required", "Send If-Match with the ETag from your last read.")
         return
-    if not (request.if_match.star_tag or request.if_match.contains(user.etag.strip('"'))):
+    if not (request.if_match.star_tag or request.if_match.contains(str(user.version))):
         raise ApiError(412, "precondition_failed", "The user changed since you read it; fetch it again.")
 
 
@@ -152,7 +151,7 @@ class Me(Resource):
     @problems(401)
     def get(self) -> Representation:
         """Show your profile."""
-        return represent(current_user)
+        return represent(authenticate())
 
     @ns.expect(model(ProfileUpdateSchema))
     @ns.param("If-Match", IF_MATCH, _in="header")
@@ -160,13 +159,13 @@ class Me(Resource):
     @problems(*BODY_ERRORS, 401, 409, 412, 428)
     def patch(self) -> Representation:
         """Change your email or display name."""
-        return update_user(current_user, ProfileUpdateSchema(partial=True))
+        return update_user(me(), ProfileUpdateSchema(partial=True))
 
     @ns.response(204, "Account deleted")
     @problems(401)
     def delete(self) -> Response:
         """Delete your account and end all its sessions."""
-        return deleted(get_current_user())
+        return deleted(me())
 
 
 @ns.route("/me/password")
@@ -178,17 +177,18 @@ class MyPassword(Resource):
     def post(self) -> Response:
         """Change your password (needs the current one); ends your other sessions."""
         data = load_json(PasswordChangeSchema())
-        problem = password_problem(data["new_password"], current_user.email)
+        user = me()
+        problem = password_problem(data["new_password"], user.email)
         if problem:
             raise ValidationError(problem, "new_password")
-        if not current_user.check_password(data["current_password"]):
+        if not user.check_password(data["current_password"]):
             raise ApiError(
                 422, "validation_failed", "The request is not valid.", {"current_password": ["Incorrect password."]}
             )
-        current_user.set_password(data["new_password"])
-        end_sessions(RefreshSession.user_id == current_user.id, RefreshSession.id != uuid.UUID(get_jwt()["sid"]))
-        spend_tokens(current_user.id, "password_reset")  # a reset mailed before the change must not undo it
-        record("password.changed", current_user.id, current_user.id)
+        user.set_password(data["new_password"])
+        end_sessions(RefreshSession.user_id == user.id, RefreshSession.id != uuid.UUID(token_claims()["sid"]))
+        spend_tokens(user.id, "password_reset")  # a reset mailed before the change must not undo it
+        record("password.changed", user.id, user.id)
         db.session.commit()
         return no_content()
 

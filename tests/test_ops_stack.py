@@ -132,7 +132,8 @@ def test_metrics_add_up_the_workers_and_survive_one_dying(ops: Ops) -> None:
         assert server.request("GET", "/api/v1/health/live").status == 200
     # Whichever worker answers the scrape, it reports what both served.
     assert [scrape()["live"] for _ in range(6)] == [before["live"] + 30] * 6
-    assert before["capacity"] == 2 * (5 + 10)  # DB_POOL_SIZE + DB_MAX_OVERFLOW per worker (SQLAlchemy's defaults)
+    # Per worker, two pools (the request's, and the caller lookup's) of DB_POOL_SIZE + DB_MAX_OVERFLOW.
+    assert before["capacity"] == 2 * 2 * (5 + 10)
 
     # Each worker logs this warning once, when it has made its app (and its gauges).
     booted = "MAIL_BACKEND=memory sends no mail"

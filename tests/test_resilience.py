@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -60,17 +61,21 @@ def test_a_database_that_never_answers_costs_the_connect_timeout_then_503() -> N
         assert client.get("/api/v1/health/live").status_code == 200
 
 
-def test_a_saturated_pool_answers_503_within_the_pool_timeout(new_database: Callable[[str], str]) -> None:
+# The caller lookup has its own pool (identity.py); /me uses only that one, the session list both.
+@pytest.mark.parametrize(("bind", "path"), [("caller", "/api/v1/users/me"), (None, "/api/v1/users/me/sessions")])
+def test_a_saturated_pool_answers_503_within_the_pool_timeout(
+    new_database: Callable[[str], str], bind: str | None, path: str
+) -> None:
     with migrated_app(new_database("postgres"), DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1) as app:
         user = make_user(app)
         client = app.test_client()
         token = client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).get_json()
-        with app.app_context(), db.engine.connect():  # the pool's only connection, held
+        with app.app_context(), db.engines[bind].connect():  # the pool's only connection, held
             response = None
 
             def call() -> None:
                 nonlocal response
-                response = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token['access_token']}"})
+                response = client.get(path, headers={"Authorization": f"Bearer {token['access_token']}"})
 
             assert timed(call) < 2.5
         body = assert_problem(response, 503, "database_busy")

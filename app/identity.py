@@ -1,0 +1,165 @@
+"""Who is calling: the request's token, verified once, and the live account and session it names.
+
+flask-jwt-extended mints the tokens and sets the cookies; verifying them is here, because its
+verify path decodes every token three times and loads the caller through the ORM, which made
+authentication most of the cost of a request (bench/README.md). Here it is one PyJWT decode with
+every claim required, and one prebuilt Core query on an autocommit connection: user active,
+session live, token not revoked. Revoked, disabled and deleted callers are still refused on their next request.
+"""
+
+import hmac
+import uuid
+from typing import Any, TypeAlias
+
+import jwt
+from flask import Flask, current_app, g, request
+from sqlalchemy import Row, bindparam, exists, select
+from sqlalchemy.exc import DBAPIError
+from werkzeug.local import LocalProxy
+
+from app.errors import ApiError
+from app.extensions import db
+from app.markers import marked
+from app.models import RefreshSession, RevokedToken, User
+
+REQUIRED_CLAIMS = ["sub", "sid", "jti", "type", "iat", "exp", "iss", "aud"]
+CSRF_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Everything a handler may read about the caller, without the password hash.
+CALLER_COLUMNS = [column for column in User.__table__.c if column.key != "password_hash"]
+PUBLIC_ENDPOINTS = {"static", "restx_doc.static", "doc", "specs", "root"}
+
+Caller: TypeAlias = Row[*tuple[Any, ...]]
+
+
+def invalid_token(detail: str = "The token is invalid.") -> ApiError:
+    return ApiError(401, "invalid_token", detail)
+
+
+def presented_token(kind: str) -> tuple[str, bool]:
+    """The request's token and whether it came in a cookie; 401 if it carries none."""
+    header = request.headers.get("Authorization")
+    if header is None and current_app.config["AUTH_COOKIES"]:
+        cookie = request.cookies.get(f"{kind}_token_cookie")
+        if cookie:
+            return cookie, True
+    scheme, _, token = (header or "").partition(" ")
+    if scheme != "Bearer" or not token or " " in token:
+        raise ApiError(401, "missing_token", "An access token is required (Authorization: Bearer ...).")
+    return token, False
+
+
+def decode(token: str) -> dict[str, Any]:
+    """The claims of a token this app signed, with every claim we always write present and checked."""
+    config = current_app.config
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            config["JWT_SECRET_KEY"],
+            algorithms=config["JWT_DECODE_ALGORITHMS"],
+            audience=config["JWT_DECODE_AUDIENCE"],
+            issuer=config["JWT_DECODE_ISSUER"],
+            leeway=config["JWT_DECODE_LEEWAY"],
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise ApiError(401, "token_expired", "The token has expired; refresh it or log in again.") from None
+    except jwt.PyJWTError:
+        raise invalid_token() from None
+    return claims
+
+
+def decoded(kind: str = "access") -> tuple[dict[str, Any], bool]:
+    """The request's token, verified (once per request), and whether it came in a cookie."""
+    token, from_cookie = presented_token(kind)
+    cache = g.setdefault("decoded", {})
+    if token not in cache:
+        try:
+            cache[token] = decode(token)
+        except ApiError as e:
+            cache[token] = e
+    if isinstance(cache[token], ApiError):
+        raise cache[token]
+    return cache[token], from_cookie
+
+
+def token_claims(kind: str = "access") -> dict[str, Any]:
+    """The verified claims of the request's token of this kind; 401 if it has none, or the wrong kind."""
+    claims, from_cookie = decoded(kind)
+    if claims["type"] != kind:
+        raise invalid_token()
+    if from_cookie and request.method in CSRF_METHODS:
+        # The double submit: a page on another site can send the cookie but cannot read it.
+        sent = request.headers.get("X-CSRF-TOKEN", "").encode()
+        if not sent or not hmac.compare_digest(sent, str(claims.get("csrf", "")).encode()):
+            raise ApiError(401, "csrf_failed", "The X-CSRF-TOKEN header must repeat the csrf cookie.")
+    return claims
+
+
+# Built once: constructing the statement costs as much as running it. Bound per request.
+_LIVE_CALLER = (
+    select(*CALLER_COLUMNS, (User.role == "admin").label("is_admin"))
+    .join(RefreshSession, RefreshSession.user_id == User.id)
+    .where(User.id == bindparam("user_id"), User.is_active)
+    .where(RefreshSession.id == bindparam("session_id"), RefreshSession.revoked_at.is_(None))
+)
+CALLER_BY_TOKEN = {
+    "access": _LIVE_CALLER.where(~exists().where(RevokedToken.jti == bindparam("jti"))),
+    "refresh": _LIVE_CALLER,  # its jti is the session's current one; refresh checks that itself
+}
+
+
+def lookup(claims: dict[str, Any]) -> Caller | None:
+    """The caller's user row if the user is active, the session live and the token not revoked."""
+    try:
+        params = {"user_id": uuid.UUID(claims["sub"]), "session_id": uuid.UUID(claims["sid"]), "jti": claims["jti"]}
+    except (TypeError, ValueError, AttributeError):
+        return None  # fail closed on tokens we did not shape
+    stmt = CALLER_BY_TOKEN[claims["type"]]
+    for attempt in (1, 2):
+        try:
+            with db.engines["caller"].connect() as connection:  # autocommit, unpinged: see config.py
+                return connection.execute(stmt, params).one_or_none()
+        except DBAPIError as e:
+            if attempt == 2 or not e.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
+
+
+def authenticate(kind: str = "access") -> Caller:
+    """Verify the request's token and load its caller, once per request; 401 unless all still holds."""
+    if "caller" not in g:
+        caller = lookup(token_claims(kind))
+        if caller is None:
+            raise invalid_token("The token is no longer valid.")
+        g.caller = caller
+    result: Caller = g.caller
+    return result
+
+
+def require_access_token() -> None:
+    """Deny by default: every endpoint needs a valid access token unless marked @public."""
+    if request.endpoint in PUBLIC_ENDPOINTS or request.method == "OPTIONS" or request.url_rule is None:
+        return  # library docs and static files; CORS preflights; unknown URLs (a plain 404)
+    if not marked("public"):
+        authenticate()
+
+
+def verified_subject() -> str | None:
+    """The user id of a caller authenticated during this request (never an unverified claim)."""
+    return str(g.caller.id) if "caller" in g else None
+
+
+def me() -> User:
+    """The caller as an ORM entity, for handlers that change it (reads use current_user)."""
+    user = db.session.get(User, current_user.id)
+    if user is None:  # deleted since the request was authenticated
+        raise invalid_token("The token is no longer valid.")
+    return user
+
+
+# The caller's row: id, email, role, is_admin, version... Read-only; me() gives the ORM entity.
+current_user: Any = LocalProxy(authenticate)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(require_access_token)
