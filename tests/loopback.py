@@ -30,7 +30,7 @@ from app import create_app
 from app.extensions import db
 from tests.conftest import PASSWORD, UNLIMITED, settings
 from tests.postgres import Cluster, find_bindir, free_port
-from tests.test_stack import Reply, app_env, running
+from tests.test_stack import Reply, app_env, running, send_json
 
 WAIT = 30  # seconds: the longest any helper here waits for something to happen
 
@@ -165,18 +165,7 @@ class Gunicorn:
     env: dict[str, str]
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None, timeout: float = 20) -> Reply:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
-            return Reply(response.status, response.headers, response.read())
-        finally:
-            connection.close()
+        return send_json(self.port, method, path, body, token, timeout=timeout)
 
     def workers(self) -> set[int]:
         return children(self.process.pid)
@@ -233,10 +222,13 @@ def stack_env(database: str, port: int, directory: Path, **overrides: str) -> di
 
 
 @contextmanager
-def gunicorn(directory: Path, database: str, wait_ready: bool = True, **overrides: str) -> Iterator[Gunicorn]:
-    """gunicorn -c gunicorn.conf.py wsgi:app on a free port; waits until it answers, stops it after."""
+def gunicorn(
+    directory: Path, database: str, wait_ready: bool = True, port: int | None = None, **overrides: str
+) -> Iterator[Gunicorn]:
+    """gunicorn -c gunicorn.conf.py wsgi:app on a free port (or the given one, to restart an instance
+    where its proxy expects it); waits until it answers, stops it after."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     env = stack_env(database, port, directory, **overrides)
     command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
     log = directory / "gunicorn.log"

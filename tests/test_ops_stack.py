@@ -3,7 +3,6 @@
 of all of them hold no password or token; each request is one access line in one shape; /metrics
 adds up the workers and stays behind nginx."""
 
-import json
 import os
 import re
 import signal
@@ -17,7 +16,7 @@ import pytest
 
 from tests.conftest import DATABASES
 from tests.loopback import Gunicorn, Redis, gunicorn, migrate, wait_for
-from tests.test_stack import Reply, assert_nginx_problem, running, send, start_nginx
+from tests.test_stack import Reply, assert_nginx_problem, running, send, send_json, start_nginx
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,12 +32,7 @@ class Ops:
     def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Reply:
         """Through nginx, from 127.0.0.2, with a request id of our own."""
         headers = {"X-Request-ID": f"ops-{uuid.uuid4().hex[:12]}"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = None
-        if body is not None:
-            data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-        return send(self.nginx_port, method, path, body=data, headers=headers, source="127.0.0.2")
+        return send_json(self.nginx_port, method, path, body, token, headers, source="127.0.0.2")
 
     def nginx_lines(self, request_id: str) -> list[str]:
         return [line for line in self.nginx_log.read_text().splitlines() if f"rid={request_id} " in line]

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +64,20 @@ def nginx_binary() -> str:
     return path
 
 
-def render_nginx(directory: Path, upstream_port: int, listen_port: int) -> Path:
-    """nginx.conf with loopback ports instead of compose's, inside a main config; returns the main config."""
+def render_nginx(directory: Path, upstream_port: int | Sequence[int], listen_port: int) -> Path:
+    """nginx.conf with loopback ports instead of compose's, inside a main config; returns the main config.
+
+    Several upstream ports become one upstream group that nginx balances round robin, as it does over
+    the addresses of a scaled compose service (`docker compose up --scale app=3`).
+    """
     site = (ROOT / "nginx.conf").read_text()
+    upstream = f"http://127.0.0.1:{upstream_port};"
+    if not isinstance(upstream_port, int):
+        servers = "".join(f"    server 127.0.0.1:{port};\n" for port in upstream_port)
+        site = f"upstream app_instances {{\n{servers}}}\n" + site
+        upstream = "http://app_instances;"  # proxy_pass through a variable finds a group by its name
     for old, new in [
-        ("http://app:8000;", f"http://127.0.0.1:{upstream_port};"),
+        ("http://app:8000;", upstream),
         ("listen 80 default_server;", f"listen 127.0.0.1:{listen_port} default_server;"),
     ]:
         assert site.count(old) == 1, f"nginx.conf no longer has exactly one {old!r}; update render_nginx"
@@ -99,7 +108,7 @@ def running(command: list[str], log: Path, env: dict[str, str] | None = None) ->
                 process.wait()
 
 
-def start_nginx(directory: Path, upstream_port: int) -> tuple[list[str], int]:
+def start_nginx(directory: Path, upstream_port: int | Sequence[int]) -> tuple[list[str], int]:
     port = free_port()
     main = render_nginx(directory, upstream_port, port)
     return [nginx_binary(), "-p", str(directory), "-c", str(main), "-e", "stderr"], port
@@ -122,10 +131,11 @@ def send(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
     source: str = "",
+    timeout: float = 30,
 ) -> Reply:
     """One request to 127.0.0.1:port, optionally from another loopback address."""
     connection = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=30, source_address=(source, 0) if source else None
+        "127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None
     )
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -133,6 +143,26 @@ def send(
         return Reply(response.status, response.headers, response.read())
     finally:
         connection.close()
+
+
+def send_json(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    source: str = "",
+    timeout: float = 30,
+) -> Reply:
+    """send() with a JSON body and a bearer token, as an API client sends them."""
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    return send(port, method, path, body=data, headers=headers, source=source, timeout=timeout)
 
 
 def wait_until(condition: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -176,14 +206,18 @@ class Stack:
         return send(self.nginx_port, "GET", path, **kwargs)
 
     def logged(self, request_id: str) -> str:
-        """nginx's access log line for a request id (written when nginx finishes, maybe after the reply)."""
-        deadline = time.monotonic() + 5
-        while True:
-            lines = [line for line in self.access_log.read_text().splitlines() if f"rid={request_id} " in line]
-            if lines or time.monotonic() > deadline:
-                assert len(lines) == 1, lines
-                return lines[0]
-            time.sleep(0.1)
+        return nginx_logged(self.access_log, request_id)
+
+
+def nginx_logged(access_log: Path, request_id: str) -> str:
+    """nginx's access log line for a request id (written when nginx finishes, maybe after the reply)."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in access_log.read_text().splitlines() if f"rid={request_id} " in line]
+        if lines or time.monotonic() > deadline:
+            assert len(lines) == 1, lines
+            return lines[0]
+        time.sleep(0.1)
 
 
 def app_env(database: str, port: int) -> dict[str, str]:
