@@ -8,6 +8,9 @@ from typing import Any
 # Before anything imports prometheus_client (the logging setup below imports the app): it decides at
 # import whether metrics go to per-process files that /metrics adds up across the workers.
 metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
+# The lock files that bound password hashing across this instance's workers (app/hashslots.py).
+if not os.environ.get("HASH_SLOTS_DIR"):
+    os.environ["HASH_SLOTS_DIR"] = tempfile.mkdtemp(prefix="hash-slots-")
 
 
 def _int(name: str, default: int) -> int:
@@ -19,8 +22,9 @@ cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.
 
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 # gunicorn's own rule of thumb, capped: every worker holds database connections and hashes
-# passwords with argon2 (19 MiB each), so more workers than this costs more than it gains.
+# passwords with argon2 (7 MiB each), so more workers than this costs more than it gains.
 workers = _int("WEB_CONCURRENCY", min(2 * cpus + 1, 8))
+os.environ["WEB_CONCURRENCY"] = str(workers)  # the app leaves one of them free of password hashing
 # 1 keeps the sync worker, whose timeout kills a stuck request; more switches to gthread.
 threads = _int("GUNICORN_THREADS", 1)
 timeout = _int("GUNICORN_TIMEOUT", 30)

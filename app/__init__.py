@@ -1,7 +1,6 @@
 """A batteries-included Flask REST API service."""
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -23,7 +22,7 @@ from app import (  # noqa: F401 (the route modules register their routes on impo
     sessions,
     users,
 )
-from app.extensions import api, cors, db, jwt, migrate
+from app.extensions import api, cors, db, jwt
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -40,7 +39,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     jwt.init_app(app)
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
     api.init_app(app, add_specs=app.config["DOCS_ENABLED"], title=app.config["APP_NAME"])

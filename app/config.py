@@ -117,6 +117,18 @@ SETTINGS: dict[str, Setting] = {
     "DB_MAX_OVERFLOW": Setting("10", int, "Postgres: extra connections a worker may open when its pool is in use"),
     "DB_POOL_TIMEOUT": Setting("5", float, "Postgres: seconds to wait for a free pooled connection (503)"),
     "REDIS_TIMEOUT": Setting("1", float, "seconds to wait for Redis (rate-limit counters, readiness)"),
+    "HASH_CONCURRENCY": Setting(
+        "0",
+        int,
+        "password hashes (about 20 ms of CPU each) one instance runs at once; more get 503 hashing_busy; "
+        "0: WEB_CONCURRENCY - 1, at least 1, so a login flood always leaves a worker free",
+    ),
+    "HASH_SLOTS_DIR": Setting(
+        "",
+        str,
+        "folder whose lock files the workers of one instance share for HASH_CONCURRENCY; gunicorn.conf.py "
+        "makes a fresh one when empty",
+    ),
     "FLASK_DEBUG": Setting("false", _bool, "Flask debug mode; never in production"),
 }
 
@@ -175,6 +187,7 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
             }
         },
         RATELIMIT_STORAGE_OPTIONS=redis_options(cfg),
+        HASH_SLOTS=cfg["HASH_CONCURRENCY"] or max(1, int(os.environ.get("WEB_CONCURRENCY", "1")) - 1),
         JWT_ALGORITHM="HS256",
         JWT_DECODE_ALGORITHMS=["HS256"],
         JWT_TOKEN_LOCATION=["headers", "cookies"] if cfg["AUTH_COOKIES"] else ["headers"],
@@ -223,6 +236,8 @@ def check(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"CFG002 MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}")
     if cfg["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError("CFG003 LOG_FORMAT must be 'json' or 'text'")
+    if cfg["HASH_CONCURRENCY"] < 0:
+        raise ConfigError("CFG004 HASH_CONCURRENCY must be 0 (automatic) or more")
     if cfg["APP_ENV"] == "production":
         problems = secret_problems("SECRET_KEY", cfg["SECRET_KEY"])
         problems += secret_problems("JWT_SECRET_KEY", cfg["JWT_SECRET_KEY"])

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app, mail
+from app.cli import init_migrations
 from app.config import SETTINGS
 from app.extensions import db
 from app.models import User
@@ -24,12 +25,16 @@ PASSWORD = "correct horse battery staple"
 DATABASES = os.environ.get("TEST_DATABASES", "sqlite,postgres").split(",")
 
 
-UNLIMITED = {name: "1000000 per second" for name in SETTINGS if name.startswith("RATELIMIT_") and "URI" not in name}
+UNLIMITED: dict[str, Any] = {
+    **{name: "1000000 per second" for name in SETTINGS if name.startswith("RATELIMIT_") and "URI" not in name},
+    "HASH_CONCURRENCY": 64,  # tests that race registrations must not meet the bound on hashing
+}
 
 
 def settings(**overrides: Any) -> dict[str, Any]:
-    """Config for a test app: real secrets (PyJWT warns on short keys), testing mode, and rate
-    limits out of the way (tests/test_ratelimit.py checks the real ones), mail kept in memory."""
+    """Config for a test app: real secrets (PyJWT warns on short keys), testing mode, rate limits and
+    the bound on hashing out of the way (tests/test_ratelimit.py and tests/test_hashslots.py check
+    the real ones), mail kept in memory."""
     base = {"TESTING": True, "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, "MAIL_BACKEND": "memory"}
     return {**base, **UNLIMITED, **overrides}
 
@@ -71,6 +76,7 @@ def new_database(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
 def database_app(request: pytest.FixtureRequest, new_database: Callable[[str], str]) -> Iterator[Flask]:
     """One migrated app per database kind for the whole session."""
     app = create_app(settings(DATABASE_URL=new_database(request.param)))
+    init_migrations(app)
     with app.app_context():
         upgrade()
     yield app

@@ -10,6 +10,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from app import create_app
+from app.cli import init_migrations
 from app.extensions import db
 from tests.conftest import settings
 
@@ -18,6 +19,7 @@ from tests.conftest import settings
 def migrated_app(database_url: str, **overrides: Any) -> Iterator[Flask]:
     """A test app on a freshly migrated database, emptied and disconnected afterwards."""
     app = create_app(settings(DATABASE_URL=database_url, **overrides))
+    init_migrations(app)
     with app.app_context():
         upgrade()
     try:

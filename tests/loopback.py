@@ -27,6 +27,7 @@ import pytest
 from flask_migrate import upgrade
 
 from app import create_app
+from app.cli import init_migrations
 from app.extensions import db
 from tests.conftest import PASSWORD, UNLIMITED, settings
 from tests.postgres import Cluster, find_bindir, free_port
@@ -81,6 +82,7 @@ def migrated_database(cluster: Cluster) -> str:
 def migrate(url: str) -> str:
     """Bring a database to the latest migration; its URL."""
     app = create_app(settings(DATABASE_URL=url))
+    init_migrations(app)
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -204,7 +206,8 @@ def children(pid: int) -> set[int]:
 
 
 def stack_env(database: str, port: int, directory: Path, **overrides: str) -> dict[str, str]:
-    """Production settings (JSON logs) for one gunicorn, rate limits out of the way unless overridden."""
+    """Production settings (JSON logs) for one gunicorn, rate limits and the bound on hashing out of the
+    way unless overridden."""
     env = app_env(database, port)
     env.update({name: str(value) for name, value in UNLIMITED.items()})
     env.update(

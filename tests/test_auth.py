@@ -113,7 +113,7 @@ def test_passwords_are_stored_as_salted_argon2id(client: FlaskClient, app: Flask
     register(client, email="b@example.com")
     with app.app_context():
         hashes = list(db.session.scalars(select(User.password_hash)))
-    assert all(h.startswith("$argon2id$v=19$m=19456,t=2,p=1$") for h in hashes)
+    assert all(h.startswith("$argon2id$v=19$m=7168,t=5,p=1$") for h in hashes)
     assert hashes[0] != hashes[1]
 
 
@@ -158,16 +158,26 @@ def test_disabled_account_cannot_log_in(client: FlaskClient, app: Flask) -> None
     assert_problem(client.post(LOGIN, json={"email": disabled.email, "password": PASSWORD}), 401, "invalid_credentials")
 
 
-def test_login_rehashes_a_password_stored_with_old_parameters(client: FlaskClient, app: Flask) -> None:
+@pytest.mark.parametrize(
+    ("memory_cost", "time_cost"),
+    [(19456, 2), (8192, 1)],  # what this starter stored before it moved to m=7 MiB, t=5; a weak one
+)
+def test_login_rehashes_a_password_stored_with_old_parameters(
+    client: FlaskClient, app: Flask, memory_cost: int, time_cost: int
+) -> None:
     account = make_user(app)
-    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    old = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1).hash(PASSWORD)
     with app.app_context():
-        db.session.get_one(User, account.id).password_hash = weak
+        db.session.get_one(User, account.id).password_hash = old
         db.session.commit()
+    assert_problem(client.post(LOGIN, json={"email": account.email, "password": "wrong" + PASSWORD}), 401)
+    with app.app_context():
+        assert db.session.get_one(User, account.id).password_hash == old  # only a correct password rehashes
     assert client.post(LOGIN, json={"email": account.email, "password": PASSWORD}).status_code == 200
     with app.app_context():
         stored = db.session.get_one(User, account.id).password_hash
-    assert stored != weak and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert stored != old and stored.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
+    assert client.post(LOGIN, json={"email": account.email, "password": PASSWORD}).status_code == 200
 
 
 # --- refresh rotation and reuse detection -----------------------------------------------

@@ -1,12 +1,24 @@
 """Liveness and readiness."""
 
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
 from flask.testing import FlaskClient
+from flask_migrate import upgrade
 
 from app import create_app
-from tests.conftest import assert_problem, settings
+from app.cli import MIGRATIONS, init_migrations
+from app.extensions import db
+from app.health import current_heads, migration_heads
+from tests.conftest import SECRET, assert_problem, settings
 from tests.postgres import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_live_and_ready_when_migrated(client: FlaskClient) -> None:
@@ -26,3 +38,28 @@ def test_not_ready_without_a_database_but_still_live() -> None:
     client = create_app(settings(DATABASE_URL=url)).test_client()
     assert client.get("/api/v1/health/live").status_code == 200
     assert_problem(client.get("/api/v1/health/ready"), 503, "database_unavailable")
+
+
+def test_readiness_reads_the_heads_as_alembic_does(app: Flask) -> None:
+    with app.app_context(), db.engine.connect() as connection:
+        assert current_heads(connection) == set(MigrationContext.configure(connection).get_current_heads())
+        assert current_heads(connection) == migration_heads() == set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+
+
+def test_a_worker_never_imports_alembic(new_database: Callable[[str], str]) -> None:
+    """Alembic and Flask-Migrate cost a process 11 MiB: only `flask db` loads them, readiness does not."""
+    app = create_app(settings(DATABASE_URL=new_database("sqlite")))
+    init_migrations(app)
+    with app.app_context():
+        upgrade()
+    # Not through tests.conftest, which imports Flask-Migrate itself.
+    overrides = {"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET}
+    script = (
+        "import sys; from app import create_app; "
+        f"client = create_app({overrides!r}).test_client(); "
+        "assert client.get('/api/v1/health/ready').status_code == 200; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'flask_migrate')))"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[]", ran.stdout

@@ -14,6 +14,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from app import create_app
+from app.cli import init_migrations
 from app.extensions import db
 from tests.conftest import DATABASES, settings
 
@@ -30,6 +31,7 @@ def test_models_and_migrations_agree(app: Flask) -> None:
 @pytest.mark.parametrize("kind", DATABASES)
 def test_downgrade_to_base_and_upgrade_again(kind: str, new_database: Callable[[str], str]) -> None:
     app = create_app(settings(DATABASE_URL=new_database(kind)))
+    init_migrations(app)
     with app.app_context():
         upgrade()
         assert set(inspect(db.engine).get_table_names()) == TABLES

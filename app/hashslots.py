@@ -1,0 +1,56 @@
+"""At most HASH_CONCURRENCY password hashes at once in one instance, so a login flood leaves a worker free.
+
+A slot is an exclusive flock on one of the files slot-0 ... slot-(N-1) in HASH_SLOTS_DIR, a folder the
+instance's workers share (gunicorn.conf.py makes one). The kernel releases a lock when its holder
+exits, so a worker killed mid-hash never leaks a slot, as it would a POSIX or System V semaphore.
+"""
+
+import atexit
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from flask import current_app
+
+from app.errors import ApiError
+
+
+@cache
+def _own_folder() -> str:
+    # Outside gunicorn (the flask CLI, the dev server, tests) the process is its own instance.
+    folder = tempfile.mkdtemp(prefix="hash-slots-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def _take(folder: str, slots: int) -> int | None:
+    """An open file descriptor holding a free slot's lock, or None when every slot is taken."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for number in range(slots):
+        # Opened anew each time: a flock belongs to the open file, which two threads must not share.
+        fd = os.open(os.path.join(folder, f"slot-{number}"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return fd
+    return None
+
+
+@contextmanager
+def hashing_slot() -> Iterator[None]:
+    """Hold a hashing slot for the block; 503 hashing_busy at once when none is free."""
+    # Never waits: a sync worker waiting for a slot would be the very worker the bound keeps free.
+    folder = current_app.config["HASH_SLOTS_DIR"] or _own_folder()
+    fd = _take(folder, current_app.config["HASH_SLOTS"])
+    if fd is None:
+        raise ApiError(503, "hashing_busy", "Too many password checks are running; try again shortly.")
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock

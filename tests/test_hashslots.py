@@ -1,0 +1,151 @@
+"""The bound on password hashing: every path that hashes takes a slot, none is free means 503 at once,
+other requests go on, and under gunicorn the workers of one instance share the slots."""
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.config import ConfigError
+from app.extensions import db
+from app.models import User
+from tests.conftest import DATABASES, PASSWORD, Account, assert_problem, make_user, settings
+from tests.loopback import Load, Redis, gunicorn, migrate, statuses
+
+LOGIN, REGISTER, ME = "/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/users/me"
+
+
+@contextmanager
+def held(folder: Path, slots: int = 1) -> Iterator[None]:
+    """Take every slot from outside the app, as other workers busy hashing would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fds = [os.open(folder / f"slot-{n}", os.O_RDWR | os.O_CREAT, 0o600) for n in range(slots)]
+    try:
+        for fd in fds:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def assert_busy(response: object) -> None:
+    body = assert_problem(response, 503, "hashing_busy")
+    assert "try again" in body["detail"]
+    assert response.headers["Retry-After"] in {"4", "5"}  # type: ignore[attr-defined]  # Flask-Limiter may round down
+
+
+@pytest.fixture
+def bounded(app: Flask, tmp_path: Path) -> Iterator[Path]:
+    """The session app with one hashing slot in a folder of this test's own."""
+    folder = tmp_path / "slots"
+    saved = app.config["HASH_SLOTS"], app.config["HASH_SLOTS_DIR"]
+    app.config.update(HASH_SLOTS=1, HASH_SLOTS_DIR=str(folder))
+    yield folder
+    app.config["HASH_SLOTS"], app.config["HASH_SLOTS_DIR"] = saved
+
+
+def test_every_path_that_hashes_answers_503_while_the_slots_are_taken(
+    client: FlaskClient, user: Account, bounded: Path
+) -> None:
+    with held(bounded):
+        assert_busy(client.post(LOGIN, json={"email": user.email, "password": PASSWORD}))
+        assert_busy(client.post(LOGIN, json={"email": "nobody@example.com", "password": PASSWORD}))
+        account = {"email": "new@example.com", "password": PASSWORD, "display_name": "New"}
+        assert_busy(client.post(REGISTER, json=account))
+        change = {"current_password": PASSWORD, "new_password": PASSWORD + " again"}
+        assert_busy(client.post(f"{ME}/password", json=change, headers=user.headers))
+        assert client.get(ME, headers=user.headers).status_code == 200  # no hash, no slot needed
+    # Free again: the refused requests changed nothing and left no slot behind.
+    assert client.post(LOGIN, json={"email": user.email, "password": PASSWORD}).status_code == 200
+    assert client.post(REGISTER, json=account).status_code == 201
+    assert_problem(client.post(LOGIN, json={"email": "nobody@example.com", "password": PASSWORD}), 401)
+
+
+def test_a_rehash_at_login_needs_no_second_slot(app: Flask, client: FlaskClient, bounded: Path) -> None:
+    user = make_user(app)
+    old = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(PASSWORD)
+    with app.app_context():
+        db.session.get_one(User, user.id).password_hash = old
+        db.session.commit()
+    assert client.post(LOGIN, json={"email": user.email, "password": PASSWORD}).status_code == 200
+    with app.app_context():
+        assert db.session.get_one(User, user.id).password_hash != old
+
+
+@pytest.mark.parametrize(
+    ("environment", "setting", "slots"),
+    [({}, 0, 1), ({"WEB_CONCURRENCY": "1"}, 0, 1), ({"WEB_CONCURRENCY": "4"}, 0, 3), ({"WEB_CONCURRENCY": "4"}, 2, 2)],
+)
+def test_the_default_leaves_one_worker_free(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], setting: int, slots: int
+) -> None:
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert create_app(settings(HASH_CONCURRENCY=setting)).config["HASH_SLOTS"] == slots
+
+
+def test_a_negative_bound_is_refused() -> None:
+    with pytest.raises(ConfigError, match="CFG004 HASH_CONCURRENCY"):
+        create_app(settings(HASH_CONCURRENCY=-1))
+
+
+# --- under gunicorn: two sync workers, one slot (the default), shared ------------------------
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[Redis]:
+    server = Redis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_gunicorn_workers_share_the_slots(new_database: Callable[[str], str], redis: Redis, tmp_path: Path) -> None:
+    database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
+    folder = tmp_path / "slots"
+    options = {"RATELIMIT_STORAGE_URI": redis.url, "HASH_CONCURRENCY": "0", "HASH_SLOTS_DIR": str(folder)}
+    with gunicorn(tmp_path / "app", database, **options) as server:
+        account = server.register()
+        credentials = {"email": account["email"], "password": PASSWORD}
+        with held(folder):
+            # Several requests, so that both workers answer some: neither has a slot of its own.
+            for _ in range(6):
+                reply = server.request("POST", LOGIN, credentials)
+                assert reply.status == 503 and reply.json()["code"] == "hashing_busy", reply.body
+                assert reply.headers["Retry-After"] in {"4", "5"}
+                assert reply.headers["Content-Type"] == "application/problem+json"
+                assert server.request("GET", ME, token=account["access_token"]).status == 200
+        assert [server.request("POST", LOGIN, credentials).status for _ in range(4)] == [200] * 4
+
+
+def test_a_login_flood_leaves_a_worker_for_other_requests(
+    new_database: Callable[[str], str], redis: Redis, tmp_path: Path
+) -> None:
+    """The default folder (gunicorn.conf.py makes it) and count: one slot for two workers. Logins beyond it
+    are refused at once, and /users/me beside them keeps answering quickly."""
+    database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
+    options = {"RATELIMIT_STORAGE_URI": redis.url, "HASH_CONCURRENCY": "0", "HASH_SLOTS_DIR": ""}
+    with gunicorn(tmp_path, database, **options) as server:
+        account = server.register()
+        login = ("POST", LOGIN, {"email": account["email"], "password": PASSWORD}, None)
+        me = ("GET", ME, None, account["access_token"])
+        with Load(server, lambda client, _n: ("me", me) if client == 0 else ("login", login), clients=5) as load:
+            time.sleep(3)
+    logins = [o for o in load.outcomes if o.name == "login"]
+    mes = [o for o in load.outcomes if o.name == "me"]
+    # Two sync workers each hash one password at a time: only a bound they share can refuse one.
+    assert set(statuses(logins)) == {200, 503}, statuses(logins)
+    assert all(o.code == "hashing_busy" and o.retry_after in {"4", "5"} for o in logins if o.status == 503)
+    assert set(statuses(mes)) == {200} and len(mes) >= 10, statuses(mes)
+    # Generous, on a shared machine; bench/run.py measures the latency ("me during login flood").
+    assert sorted(o.seconds for o in mes)[len(mes) // 2] < 0.25, sorted(o.seconds for o in mes)
