@@ -68,8 +68,8 @@ limiter.request_filter(lambda: marked("exempt"))
 def _explain_429(response: Response) -> Response:
     """Say on a 429 which limit was hit and when its window ends. Retry-After is rounded up from
     that end, so a client that waits exactly as told gets through (Flask-Limiter truncates it)."""
-    current = limiter.current_limit
-    if response.status_code == 429 and current is not None:
+    current = limiter.current_limit if response.status_code == 429 else None
+    if current is not None:
         reset = current.reset_at  # at or past the window's end
         response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
         response.headers["X-RateLimit-Remaining"] = str(current.remaining)

@@ -579,6 +579,8 @@ def main() -> None:
         cases = [
             Case("floor", "floor", "/"),
             Case("me", "app", "/api/v1/users/me", token=member),
+            # No token, database or Redis: what the app's own hooks, restx and Flask cost a request.
+            Case("live (app, no auth)", "app", "/api/v1/health/live"),
             Case(f"list first {large}", "app", "/api/v1/users", token=admin),
             Case(f"list deep {large}", "app", f"/api/v1/users?cursor={deep}", token=admin),
             Case(f"list first {small}", "app_small", "/api/v1/users", token=admin_small),

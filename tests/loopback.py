@@ -216,6 +216,8 @@ def stack_env(database: str, port: int, directory: Path, **overrides: str) -> di
         WEB_CONCURRENCY="2",
         GUNICORN_TIMEOUT="10",
         GUNICORN_GRACEFUL_TIMEOUT="10",
+        # No recycling after N requests: the fault tests count worker restarts, and load reaches N.
+        GUNICORN_MAX_REQUESTS="0",
         # Its own metrics folder: a run must not add in another's numbers.
         PROMETHEUS_MULTIPROC_DIR=str(directory / "metrics"),
     )
