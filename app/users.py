@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from flask import Response, current_app, request, url_for
 from flask_restx import Resource
 from marshmallow import ValidationError
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 
 from app.audit import record
 from app.errors import ApiError
@@ -202,7 +202,8 @@ def user_list_query(args: dict[str, Any]) -> Select[User]:
     if "email" in args:
         stmt = stmt.where(User.email.contains(args["email"].lower(), autoescape=True))
     if "name" in args:
-        stmt = stmt.where(func.lower(User.display_name).contains(args["name"].lower(), autoescape=True))
+        # ILIKE on the bare column (lower() LIKE on SQLite), which the trigram index on display_name serves.
+        stmt = stmt.where(User.display_name.icontains(args["name"], autoescape=True))
     for field in ("role", "is_active"):
         if field in args:
             stmt = stmt.where(getattr(User, field) == args[field])

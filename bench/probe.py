@@ -35,7 +35,7 @@ def server_log(log: Path, offset: int) -> tuple[list[str], list[str], int]:
             statements.append(line.split("LOG:  statement: ", 1)[1] + "\n")
             current = statements
         elif "LOG:  duration:" in line and "plan:" in line:
-            plans.append("")
+            plans.append(line.split("LOG:  ", 1)[1] + "\n")  # "duration: 0.123 ms  plan:"
             current = plans
         elif line.startswith("\t") and current:
             current[-1] += line[1:] + "\n"

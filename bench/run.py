@@ -11,6 +11,7 @@ the end, also on failure. Settings (environment):
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import psycopg2
 
@@ -253,19 +255,46 @@ def prepare_database(cluster: Cluster, name: str, users: int, redis_url: str, lo
     return url
 
 
-def deep_cursor(url: str, users: int, sort: str = "created_at") -> str:
-    """The app's own cursor for the row 90% into a sort order (default: created_at, id)."""
+def deep_cursor(url: str, sort: str = "created_at", where: str = "TRUE") -> str:
+    """The app's own cursor for the row 90% into a sort order (default: created_at, id) of the rows `where` keeps."""
     direction = "DESC" if sort.startswith("-") else "ASC"
     column = {"created_at": "created_at", "email": "email"}[sort.lstrip("-")]
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM users WHERE {where}")  # noqa: S608
+        (rows,) = cur.fetchone()
         cur.execute(
-            f"SELECT id, email, created_at FROM users ORDER BY {column} {direction}, id {direction} "  # noqa: S608
-            "OFFSET %s LIMIT 1",
-            (users * 9 // 10,),
+            f"SELECT id, email, created_at FROM users WHERE {where} "  # noqa: S608
+            f"ORDER BY {column} {direction}, id {direction} OFFSET %s LIMIT 1",
+            (rows * 9 // 10,),
         )
         user_id, email, created_at = cur.fetchone()
     conn.close()
     return encode_cursor(sort, User(id=uuid.UUID(str(user_id)), email=email, created_at=created_at))
+
+
+# Each list filter, and the same rows in SQL (for the deep cursors). The bench's users are 'user<n>@example.com',
+# 'User <n>', 2% inactive, and one admin. strpos() is a substring match without LIKE's wildcards.
+LIST_FILTERS: list[tuple[dict[str, str], str]] = [
+    ({}, "TRUE"),
+    ({"role": "admin"}, "role = 'admin'"),
+    ({"is_active": "false"}, "NOT is_active"),
+    ({"email": "user4242"}, "strpos(email, 'user4242') > 0"),
+    ({"name": "User 4242"}, "strpos(lower(display_name), 'user 4242') > 0"),
+]
+SORTS = ("created_at", "-created_at", "email", "-email")
+
+
+def list_probes(url: str) -> list[list[Any]]:
+    """GET /users with every filter and every sort the schema allows, on the first page and 90% deep."""
+    probes: list[list[Any]] = []
+    for params, where in LIST_FILTERS:
+        for sort in SORTS:
+            label = ", ".join([*(f"{name}={value}" for name, value in params.items()), f"sort={sort}"])
+            first = {**params, "sort": sort}
+            deep = {**first, "cursor": deep_cursor(url, sort, where)}
+            probes.append([f"{label}, first page", "GET", f"/api/v1/users?{urlencode(first)}", None, "admin"])
+            probes.append([f"{label}, deep page", "GET", f"/api/v1/users?{urlencode(deep)}", None, "admin"])
+    return probes
 
 
 @dataclass
@@ -331,16 +360,41 @@ def probe(
     return result
 
 
-def print_probe(found: dict[str, dict[str, Any]], users: str) -> None:
+def list_plans(seen: dict[str, Any]) -> list[str]:
+    """The plans of the users list query among what one request sent."""
+    return [plan for plan in seen["plans"] if "FROM users" in plan and "ORDER BY" in plan]
+
+
+def plan_summary(plan: str) -> str:
+    """One line: the query's time, the buffers its top node touched, and its scan and sort nodes."""
+    duration = re.search(r"duration: ([\d.]+) ms", plan)
+    buffers = re.search(r"Buffers: (.*)", plan)
+    nodes = [
+        line.strip().removeprefix("->").strip().split("  (")[0]
+        for line in plan.splitlines()
+        if re.search(r"Scan|Sort  \(", line)
+    ]
+    ms = float(duration.group(1)) if duration else float("nan")
+    return f"{ms:9.2f} ms  {buffers.group(1) if buffers else '':<28} {' / '.join(nodes)}"
+
+
+def print_probe(found: dict[str, dict[str, Any]], users: str, matrix: list[str]) -> None:
     print(f"\nWhat one request asks of Postgres and Redis ({users} users; log_statement and auto_explain):")
     for label, seen in found.items():
+        if label in matrix:
+            continue
         statements = [" ".join(s.split())[:60] for s in seen["statements"]]
         print(f"\n{label}: GET {seen['path'][:80]}" if label != "login" else "\nlogin: POST /api/v1/auth/login")
         print(f"  Postgres, {len(statements)} statements: " + " | ".join(statements))
         print(f"  Redis, {sum(seen['redis_commands'].values())} commands: {seen['redis_commands']}")
-        for plan in seen["plans"]:
-            if "FROM users" in plan and "ORDER BY" in plan:
-                print("".join("    " + line + "\n" for line in plan.splitlines()), end="")
+        for plan in list_plans(seen):
+            print("".join("    " + line + "\n" for line in plan.splitlines()), end="")
+    print(f"\nGET /users, every filter x sort, first page and 90% deep ({users} users; time as auto_explain saw it):")
+    for label in matrix:
+        for plan in list_plans(found[label]):
+            print(f"  {label:<45}{plan_summary(plan)}")
+    counting = [label for label, seen in found.items() if any("count(" in s.lower() for s in seen["statements"])]
+    print(f"\nRequests that ran a COUNT: {', '.join(counting) or 'none'}")
 
 
 # --- load --------------------------------------------------------------------------------------
@@ -548,9 +602,9 @@ def main() -> None:
             "app_small": prepare_database(cluster, "bench_small", SMALL_USERS, redis.url, logs),
         }
         envs = {name: app_env(url, redis.url) for name, url in urls.items()}
-        deep, deep_small = deep_cursor(urls["app"], USERS), deep_cursor(urls["app_small"], SMALL_USERS)
+        deep, deep_small = deep_cursor(urls["app"]), deep_cursor(urls["app_small"])
         login_payload = {"email": MEMBER, "password": PASSWORD}
-        by_email = deep_cursor(urls["app"], USERS, "email")
+        by_email = deep_cursor(urls["app"], "email")
         probes: list[list[Any]] = [
             ["me", "GET", "/api/v1/users/me", None, "member"],
             ["login", "POST", "/api/v1/auth/login", login_payload, None],
@@ -559,11 +613,14 @@ def main() -> None:
             ["filter role=admin", "GET", "/api/v1/users?role=admin", None, "admin"],
             ["filter is_active=false", "GET", "/api/v1/users?is_active=false", None, "admin"],
             ["filter email substring", "GET", "/api/v1/users?email=user4242", None, "admin"],
+            ["filter email, 2 letters", "GET", "/api/v1/users?email=zq", None, "admin"],
+            ["filter name substring", "GET", "/api/v1/users?name=User%204242", None, "admin"],
             ["sort email", "GET", "/api/v1/users?sort=email", None, "admin"],
             ["sort email, deep page", "GET", f"/api/v1/users?sort=email&cursor={by_email}", None, "admin"],
             ["sort -created_at", "GET", "/api/v1/users?sort=-created_at", None, "admin"],
         ]
-        probed = probe(cluster, envs["app"], redis, probes, logs)
+        matrix = list_probes(urls["app"])
+        probed = probe(cluster, envs["app"], redis, probes + matrix, logs)
 
         servers = {
             "floor": serve("floor", "bench.floor:app", base_env(), "/", logs),
@@ -603,7 +660,7 @@ def main() -> None:
             rounds.append(results)
             print(f"  round {number + 1}/{ROUNDS} done", flush=True)
 
-        print_probe(probed, large)
+        print_probe(probed, large, [label for label, *_ in matrix])
         report = table(rounds, cases, servers)
         checks = targets(rounds, servers, large, small)
         load = f"load average {load_at_start[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"

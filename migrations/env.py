@@ -8,6 +8,8 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.types import TypeDecorator
 
+from app.models import exists_on
+
 config = context.config
 # Alembic's lines go through the app's log handler (app/logs.py), in the app's format; alembic.ini's
 # logging section is not applied, as it would replace that handler.
@@ -36,10 +38,16 @@ def process_revision_directives(context: Any, revision: Any, directives: list[An
         logger.info("No changes in schema detected.")
 
 
+def include_object(obj: Any, _name: str | None, _type: str, _reflected: bool, _compare_to: Any) -> bool:
+    """Leave Postgres-only indexes (GIN) out when autogenerate compares another database."""
+    return exists_on(obj, db.engine.dialect.name)
+
+
 def options() -> dict[str, Any]:
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_object", include_object)
     conf_args.setdefault("compare_type", True)
     # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
     conf_args.setdefault("render_as_batch", db.engine.dialect.name == "sqlite")

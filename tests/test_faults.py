@@ -374,7 +374,8 @@ def test_two_migrators_at_once_both_succeed_and_apply_once(up: Cluster, tmp_path
     assert versions(database) == [revision]
     assert sql(database, "SELECT count(*) FROM migration_runs") == [(1,)]
     # The whole chain ran exactly once: one process logged every step, the other none.
-    assert sorted(output.count("Running upgrade") for output in outputs) == [0, 4], outputs
+    steps = len(list(ScriptDirectory(str(directory)).walk_revisions()))
+    assert sorted(output.count("Running upgrade") for output in outputs) == [0, steps], outputs
     print(f"two migrators finished in {took:.1f}s")
 
 

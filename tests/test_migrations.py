@@ -3,9 +3,11 @@
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg2
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,7 +18,9 @@ from sqlalchemy import inspect
 from app import create_app
 from app.cli import init_migrations
 from app.extensions import db
+from app.models import exists_on
 from tests.conftest import DATABASES, settings
+from tests.postgres import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {"users", "refresh_sessions", "revoked_tokens", "account_tokens", "audit_events", "alembic_version"}
@@ -24,8 +28,18 @@ TABLES = {"users", "refresh_sessions", "revoked_tokens", "account_tokens", "audi
 
 def test_models_and_migrations_agree(app: Flask) -> None:
     with app.app_context(), db.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), db.metadata)
+        dialect = connection.dialect.name
+        opts = {"compare_type": True, "include_object": lambda obj, *_: exists_on(obj, dialect)}
+        diff = compare_metadata(MigrationContext.configure(connection, opts=opts), db.metadata)
     assert diff == []
+
+
+def test_postgres_only_indexes_are_compared_on_postgres(app: Flask) -> None:
+    """The include_object filter hides the trigram indexes from SQLite only; Postgres must have them."""
+    with app.app_context():
+        names = {index["name"] for index in inspect(db.engine).get_indexes("users")}
+        trigram = {"ix_users_email_trgm", "ix_users_display_name_trgm"}
+        assert trigram <= names if db.engine.dialect.name == "postgresql" else not trigram & names
 
 
 @pytest.mark.parametrize("kind", DATABASES)
@@ -67,3 +81,23 @@ def test_flask_db_commands_run_warning_free(tmp_path: Path) -> None:
             timeout=120,
         ).stdout
     )
+
+
+@pytest.mark.skipif("postgres" not in DATABASES, reason="Postgres is not among TEST_DATABASES")
+def test_a_database_owner_without_superuser_can_migrate(postgres: Cluster | None) -> None:
+    """What a managed Postgres gives the app: a role that owns its database. pg_trgm is trusted, so that is enough."""
+    if postgres is None:
+        pytest.skip("needs the throwaway cluster, to create a role (TEST_DATABASE_URL is set)")
+    name = f"owner_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(postgres.url("postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+        cursor.execute(f"CREATE DATABASE {name} OWNER {name}")
+    admin.close()
+    app = create_app(settings(DATABASE_URL=f"postgresql://{name}@127.0.0.1:{postgres.port}/{name}"))
+    with app.app_context():
+        upgrade()
+        indexes = {index["name"] for index in inspect(db.engine).get_indexes("users")}
+        db.engine.dispose()
+    assert {"ix_users_email_trgm", "ix_users_display_name_trgm"} <= indexes

@@ -206,6 +206,7 @@ def test_sorting_is_by_an_allowlisted_key(
     [
         ("email=EVE", ["Eve"]),
         ("name=y", ["Cy", "Fay"]),
+        ("name=FA", ["Fay"]),  # case-insensitive: ILIKE on Postgres, lower() LIKE lower() on SQLite
         ("role=admin", ["Admin", "Cy"]),
         ("is_active=false", ["Dee"]),
         ("name=%25", ["Gus%"]),  # a literal %, not a LIKE wildcard
