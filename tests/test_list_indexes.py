@@ -10,6 +10,9 @@ from sqlalchemy import event, text
 from app.extensions import db
 from tests.conftest import Account, make_user
 
+# Query plans are Postgres's: SQLite, the embedded dev default, may scan.
+pytestmark = pytest.mark.parametrize("database_app", ["postgres"], indirect=True)
+
 USERS = "/api/v1/users"
 ROWS = 20_000
 
@@ -18,8 +21,6 @@ ROWS = 20_000
 def many_users(app: Flask) -> None:
     """ROWS users like the bench's (2% inactive, no admins) and one Ada Lovelace, with fresh planner statistics."""
     with app.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("query plans are Postgres's; SQLite is the embedded dev default and may scan")
         db.session.execute(
             text(
                 "INSERT INTO users (id, email, display_name, password_hash, role, is_active, created_at, updated_at) "

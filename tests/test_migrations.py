@@ -96,6 +96,7 @@ def test_a_database_owner_without_superuser_can_migrate(postgres: Cluster | None
         cursor.execute(f"CREATE DATABASE {name} OWNER {name}")
     admin.close()
     app = create_app(settings(DATABASE_URL=f"postgresql://{name}@127.0.0.1:{postgres.port}/{name}"))
+    init_migrations(app)
     with app.app_context():
         upgrade()
         indexes = {index["name"] for index in inspect(db.engine).get_indexes("users")}
