@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from app.audit import record
 from app.errors import ApiError
 from app.extensions import api, db
+from app.hashslots import hashing_slot
 from app.identity import authenticate, current_user, token_claims
 from app.logs import security_event
 from app.markers import public
@@ -93,11 +94,14 @@ class Login(Resource):
     def post(self) -> Response:
         """Exchange email and password for an access and a refresh token."""
         data = load_json(LoginSchema())
-        user = db.session.scalar(select(User).where(User.email == normalise_email(data["email"])))
-        if user is None:
-            spend_one_hash(data["password"])
-        if user is None or not user.check_password(data["password"]) or not user.is_active:
-            raise login_failed(data["email"], user, 401, "invalid_credentials", "The email or password is incorrect.")
+        # The slot first: in a flood, a login refused for want of one then costs no database work.
+        with hashing_slot():
+            user = db.session.scalar(select(User).where(User.email == normalise_email(data["email"])))
+            if user is None:
+                spend_one_hash(data["password"])
+            if user is None or not user.check_password(data["password"]) or not user.is_active:
+                detail = "The email or password is incorrect."
+                raise login_failed(data["email"], user, 401, "invalid_credentials", detail)
         if current_app.config["REQUIRE_VERIFIED_EMAIL"] and user.email_verified_at is None:
             detail = "Verify your email address first: use the mailed link, or reset your password to get a new one."
             raise login_failed(data["email"], user, 403, "email_not_verified", detail)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
-from flask import current_app
+from flask import current_app, g
 
 from app.errors import ApiError
 
@@ -44,13 +44,19 @@ def _take(folder: str, slots: int) -> int | None:
 
 @contextmanager
 def hashing_slot() -> Iterator[None]:
-    """Hold a hashing slot for the block; 503 hashing_busy at once when none is free."""
+    """Hold a hashing slot for the block (or the one this request already holds); 503 hashing_busy at
+    once when none is free."""
+    if g.get("hashing_slot_held"):
+        yield
+        return
     # Never waits: a sync worker waiting for a slot would be the very worker the bound keeps free.
     folder = current_app.config["HASH_SLOTS_DIR"] or _own_folder()
     fd = _take(folder, current_app.config["HASH_SLOTS"])
     if fd is None:
         raise ApiError(503, "hashing_busy", "Too many password checks are running; try again shortly.")
+    g.hashing_slot_held = True
     try:
         yield
     finally:
+        g.hashing_slot_held = False
         os.close(fd)  # releases the lock

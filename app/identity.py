@@ -1,10 +1,11 @@
 """Who is calling: the request's token, verified once, and the live account and session it names.
 
-flask-jwt-extended mints the tokens and sets the cookies; verifying them is here, because its
-verify path decodes every token three times and loads the caller through the ORM, which made
-authentication most of the cost of a request (bench/README.md). Here it is one PyJWT decode with
-every claim required, and one prebuilt Core query on an autocommit connection: user active,
-session live, token not revoked. Revoked, disabled and deleted callers are still refused on their next request.
+flask-jwt-extended mints the tokens and sets the cookies, and its settings name them; verifying
+them is here, because its verify path decodes every token three times and loads the caller
+through the ORM, which made authentication most of the cost of a request (bench/README.md). Here
+it is one PyJWT decode with every claim required, and one prebuilt Core query on an autocommit
+connection: user active, session live, token not revoked. So revoked, disabled and deleted
+callers are still refused on their very next request.
 """
 
 import hmac
@@ -23,7 +24,6 @@ from app.markers import marked
 from app.models import RefreshSession, RevokedToken, User
 
 REQUIRED_CLAIMS = ["sub", "sid", "jti", "type", "iat", "exp", "iss", "aud"]
-CSRF_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Everything a handler may read about the caller, without the password hash.
 CALLER_COLUMNS = [column for column in User.__table__.c if column.key != "password_hash"]
 PUBLIC_ENDPOINTS = {"static", "restx_doc.static", "doc", "specs", "root"}
@@ -39,7 +39,7 @@ def presented_token(kind: str) -> tuple[str, bool]:
     """The request's token and whether it came in a cookie; 401 if it carries none."""
     header = request.headers.get("Authorization")
     if header is None and current_app.config["AUTH_COOKIES"]:
-        cookie = request.cookies.get(f"{kind}_token_cookie")
+        cookie = request.cookies.get(current_app.config[f"JWT_{kind.upper()}_COOKIE_NAME"])
         if cookie:
             return cookie, True
     scheme, _, token = (header or "").partition(" ")
@@ -87,9 +87,10 @@ def token_claims(kind: str = "access") -> dict[str, Any]:
     claims, from_cookie = decoded(kind)
     if claims["type"] != kind:
         raise invalid_token()
-    if from_cookie and request.method in CSRF_METHODS:
+    config = current_app.config
+    if from_cookie and config["JWT_COOKIE_CSRF_PROTECT"] and request.method in config["JWT_CSRF_METHODS"]:
         # The double submit: a page on another site can send the cookie but cannot read it.
-        sent = request.headers.get("X-CSRF-TOKEN", "").encode()
+        sent = request.headers.get(config[f"JWT_{kind.upper()}_CSRF_HEADER_NAME"], "").encode()
         if not sent or not hmac.compare_digest(sent, str(claims.get("csrf", "")).encode()):
             raise ApiError(401, "csrf_failed", "The X-CSRF-TOKEN header must repeat the csrf cookie.")
     return claims

@@ -149,7 +149,7 @@ class User(Model):
             except (VerifyMismatchError, InvalidHashError):
                 return False
             if hasher.check_needs_rehash(self.password_hash):
-                self.password_hash = hasher.hash(password)  # in the slot held: a second could be refused
+                self.password_hash = hasher.hash(password)
             return True
 
 
