@@ -33,8 +33,9 @@ def live_sessions(user: User) -> dict[str, Any]:
     """The user's live sessions, most recently used first; the caller's own is marked."""
     sessions = db.session.scalars(live(user).order_by(RefreshSession.last_used_at.desc(), RefreshSession.id))
     items = SessionSchema(many=True, exclude=["current"]).dump(sessions)
+    own = token_claims()["sid"]
     for item in items:
-        item["current"] = item["id"] == token_claims()["sid"]
+        item["current"] = item["id"] == own
     return {"items": items}
 
 
