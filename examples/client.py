@@ -7,7 +7,8 @@
         api.logout()
 
 It refreshes the access token by itself, before it expires and when the server answers
-401 token_expired, and retries 429 answers after the Retry-After the server asks for. Refresh
+401 token_expired, and retries after the Retry-After the server asks for: a 429, a 503 to a
+read, and a 503 hashing_busy (a login refused before anything happened). Refresh
 tokens are single use, so share one ApiClient per session and do not use it from two threads
 at once: two refreshes racing with one token count as reuse and end the session.
 
@@ -43,6 +44,15 @@ def problem_body(response: httpx.Response) -> dict[str, Any]:
         if isinstance(body, dict):
             return body
     return {}
+
+
+def retryable(response: httpx.Response) -> bool:
+    """Whether sending the request again is safe and may succeed: never a write that may have landed."""
+    if response.status_code == 429:
+        return True
+    if response.status_code != 503:
+        return False
+    return response.request.method in ("GET", "HEAD") or problem_body(response).get("code") == "hashing_busy"
 
 
 def retry_after(response: httpx.Response, default: float = 1.0) -> float:
@@ -82,7 +92,7 @@ class ApiClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = http or httpx.Client(timeout=10.0)
-        self.max_retries = max_retries  # 429 retries per request
+        self.max_retries = max_retries  # retries per request (see retryable)
         self.max_retry_wait = max_retry_wait  # a longer Retry-After is given back to the caller at once
         self.refresh_margin = refresh_margin  # refresh this many seconds before the access token expires
         self.tokens: Tokens | None = None
@@ -154,12 +164,12 @@ class ApiClient:
     def _send(
         self, method: str, path: str, *, token: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
-        """Send once, then again after each 429 as Retry-After says, at most max_retries times."""
+        """Send once, then again after each retryable answer as Retry-After says, at most max_retries times."""
         headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         retries = 0
         while True:
             response = self.http.request(method, self.base_url + path, headers=headers, **kwargs)
-            if response.status_code != 429 or retries >= self.max_retries:
+            if not retryable(response) or retries >= self.max_retries:
                 return response
             wait = retry_after(response)
             if wait > self.max_retry_wait:

@@ -2,9 +2,11 @@
 and waiting out the app's real rate limit."""
 
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from examples.client import ApiClient, ApiError
 from tests.conftest import DATABASES, PASSWORD
 from tests.live import migrated_app, serve
+from tests.test_hashslots import held
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -152,3 +155,32 @@ def test_a_429_is_retried_after_the_wait_the_server_asks_for(limited_url: str, w
         with pytest.raises(ApiError) as error:  # out of retries: the 429 comes back at once
             api.get("/users/me")
         assert (error.value.status, error.value.code) == (429, "too_many_requests")
+
+
+def test_a_login_refused_for_want_of_a_hashing_slot_is_retried(
+    new_database: Callable[[str], str], tmp_path: Path, wire: Recorder
+) -> None:
+    """503 hashing_busy means nothing happened, so the client sends the login again after Retry-After."""
+    slots = tmp_path / "slots"
+    bounded = {"TESTING": False, "HASH_CONCURRENCY": 1, "HASH_SLOTS_DIR": str(slots)}
+    taken = threading.Event()
+
+    def busy_for_a_second() -> None:  # another worker, hashing
+        with held(slots):
+            taken.set()
+            time.sleep(1)
+
+    hooks = {"response": [wire]}
+    with (
+        migrated_app(new_database("sqlite"), **bounded) as app,
+        serve(app) as url,
+        ApiClient(url + "/api/v1", http=httpx.Client(event_hooks=hooks)) as api,
+    ):
+        email = new_email()
+        api.register(email, PASSWORD, "Client")
+        other = threading.Thread(target=busy_for_a_second)
+        other.start()
+        taken.wait()
+        api.login(email, PASSWORD)
+        other.join()
+    assert wire.calls[-2:] == [("POST", "/auth/login", 503), ("POST", "/auth/login", 200)]
