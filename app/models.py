@@ -149,7 +149,7 @@ class User(Model):
             except (VerifyMismatchError, InvalidHashError):
                 return False
             if hasher.check_needs_rehash(self.password_hash):
-                self.password_hash = hasher.hash(password)
+                self.set_password(password)  # in the slot this request holds
             return True
 
 
