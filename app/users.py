@@ -151,7 +151,7 @@ class Me(Resource):
     @problems(401)
     def get(self) -> Representation:
         """Show your profile."""
-        return represent(authenticate())
+        return represent(authenticate())  # the caller's row, already loaded; current_user is a proxy to it
 
     @ns.expect(model(ProfileUpdateSchema))
     @ns.param("If-Match", IF_MATCH, _in="header")
