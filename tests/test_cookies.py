@@ -3,7 +3,7 @@
 from http.cookies import SimpleCookie
 
 import pytest
-from flask import Flask
+from flask import Flask, session
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -23,6 +23,12 @@ def test_cookies_are_off_by_default(client: FlaskClient, app: Flask) -> None:
     response = client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
     assert "Set-Cookie" not in response.headers
     assert response.get_json()["token_type"] == "Bearer"
+
+
+def test_the_app_keeps_no_cookie_session(app: Flask) -> None:
+    # Identity comes from tokens alone: Flask's signed session cookie is never opened or written.
+    with app.test_request_context("/api/v1/users/me"), pytest.raises(RuntimeError, match="session is unavailable"):
+        session["user_id"] = "someone"
 
 
 def test_login_sets_hardened_cookies_and_keeps_tokens_out_of_the_body(browser: tuple[FlaskClient, str]) -> None:
