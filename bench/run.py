@@ -200,7 +200,13 @@ def app_env(database_url: str, redis_url: str) -> dict[str, str]:
 def serve(name: str, target: str, env: dict[str, str], ready_path: str, logs: Path) -> Server:
     port = free_port()
     args = [str(VENV_BIN / "gunicorn"), "-c", "bench/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", target]
-    env = {**env, "HASH_SLOTS_DIR": str(logs / f"{name}-hash-slots")}  # gunicorn.conf.py's job in production
+    # gunicorn.conf.py's job in production: the workers' shared hashing slots and metrics files.
+    (logs / f"{name}-metrics").mkdir()
+    env = {
+        **env,
+        "HASH_SLOTS_DIR": str(logs / f"{name}-hash-slots"),
+        "PROMETHEUS_MULTIPROC_DIR": str(logs / f"{name}-metrics"),
+    }
     server = Server(name, start(args, env, logs / f"{name}.log"), port)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
