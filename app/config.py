@@ -175,11 +175,13 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         SQLALCHEMY_DATABASE_URI=database_url(cfg["DATABASE_URL"]),
         LOG_FORMAT=cfg["LOG_FORMAT"] or ("json" if cfg["APP_ENV"] == "production" else "text"),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(cfg),
-        # A second pool, for the one read every authenticated request makes (app/identity.py). In
-        # autocommit it needs no BEGIN and ROLLBACK round trips, and no ping at checkout: a
-        # connection that died with the server fails once, which empties the pool, and is retried.
+        # A second pool, for reads: the caller lookup every authenticated request makes
+        # (app/identity.py) and the queries of GET requests (extensions.RequestSession). In
+        # autocommit they need no BEGIN and ROLLBACK round trips, and no ping at checkout: a
+        # connection that died with the server fails once in the caller lookup, which empties the
+        # pool, and is retried; so the request's own queries then find fresh connections.
         SQLALCHEMY_BINDS={
-            "caller": {
+            "reads": {
                 "url": database_url(cfg["DATABASE_URL"]),
                 **engine_options(cfg),
                 "pool_pre_ping": False,

@@ -1,11 +1,17 @@
 """Extension singletons, bound to an app only inside create_app."""
 
+from typing import Any
+
+from flask import has_request_context, request
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_restx import Api
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from flask_sqlalchemy.session import Session
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+READ_METHODS = {"GET", "HEAD"}
 
 
 class Base(DeclarativeBase):
@@ -31,7 +37,29 @@ class ProblemApi(Api):
         raise e
 
 
-db = SQLAlchemy(model_class=Base)
+def reading() -> bool:
+    """Whether this is a GET or HEAD request, which only reads."""
+    return has_request_context() and request.method in READ_METHODS
+
+
+class RequestSession(Session):
+    """A GET or HEAD request reads on the autocommit pool (config.py): no BEGIN, ROLLBACK or ping
+    round trips around its queries. Every other request, and work outside one, gets a transaction."""
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kwargs: Any) -> Any:
+        if bind is None and reading():
+            engine: Engine = self._db.engines["reads"]
+            return engine
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+    def flush(self, objects: Any = None) -> None:
+        # In autocommit each statement would commit on its own: half a change could be kept.
+        if reading() and (self.new or self.deleted or self.dirty):
+            raise RuntimeError("GET and HEAD requests must not write: put the change behind POST, PATCH or DELETE")
+        super().flush(objects)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RequestSession})
 jwt = JWTManager()
 cors = CORS()
 api = ProblemApi(

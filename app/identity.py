@@ -119,7 +119,7 @@ def lookup(claims: dict[str, Any]) -> Caller | None:
     stmt = CALLER_BY_TOKEN[claims["type"]]
     for attempt in (1, 2):
         try:
-            with db.engines["caller"].connect() as connection:  # autocommit, unpinged: see config.py
+            with db.engines["reads"].connect() as connection:  # autocommit, unpinged: see config.py
                 return connection.execute(stmt, params).one_or_none()
         except DBAPIError as e:
             if attempt == 2 or not e.connection_invalidated:

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from app import create_app
+from app.extensions import db
 from app.markers import public
+from app.models import User
 from tests.conftest import PASSWORD, Account, assert_problem, settings
 
 REGISTER = "/api/v1/auth/register"
@@ -80,6 +83,27 @@ def crashing_app(request: pytest.FixtureRequest, database_app: Flask) -> Iterato
         raise RuntimeError("secret internals")
 
     yield app
+
+
+def test_a_get_that_writes_is_refused_and_writes_nothing(crashing_app: Flask) -> None:
+    # GET and HEAD requests read in autocommit (extensions.RequestSession), where a write would
+    # commit statement by statement; the session refuses it instead, and the same handler behind
+    # POST commits as one transaction.
+    email = f"scribble-{uuid.uuid4().hex[:8]}@example.com"
+
+    def scribble() -> tuple[str, int]:
+        db.session.add(User(email=email, display_name="Scribble", password_hash="x"))
+        db.session.commit()
+        return "", 201
+
+    crashing_app.add_url_rule("/scribble", view_func=public(scribble), methods=["GET", "POST"])
+    client = crashing_app.test_client()
+    assert_problem(client.get("/scribble"), 500, "internal_error")
+    with crashing_app.app_context():
+        assert db.session.scalar(select(User).where(User.email == email)) is None
+    assert client.post("/scribble").status_code == 201
+    with crashing_app.app_context():
+        assert db.session.scalar(select(User).where(User.email == email)) is not None
 
 
 def test_an_unhandled_error_is_a_problem_500_without_internals(

@@ -44,7 +44,7 @@ def sent_statements(app: Flask, client: FlaskClient, admin: Account, query: str)
         sent.append((statement, parameters))
 
     with app.app_context():
-        engine = db.engine
+        engine = db.engines["reads"]  # where a GET request's queries go (extensions.RequestSession)
     event.listen(engine, "before_cursor_execute", record)
     try:
         response = client.get(f"{USERS}?{query}", headers=admin.headers)

@@ -61,10 +61,10 @@ def test_a_database_that_never_answers_costs_the_connect_timeout_then_503() -> N
         assert client.get("/api/v1/health/live").status_code == 200
 
 
-# The caller lookup has its own pool (identity.py); /me uses only that one, the session list both.
-@pytest.mark.parametrize(("bind", "path"), [("caller", "/api/v1/users/me"), (None, "/api/v1/users/me/sessions")])
+# Reads have their own pool (config.py): a GET uses only that one, a write both.
+@pytest.mark.parametrize(("bind", "method"), [("reads", "GET"), (None, "PATCH")])
 def test_a_saturated_pool_answers_503_within_the_pool_timeout(
-    new_database: Callable[[str], str], bind: str | None, path: str
+    new_database: Callable[[str], str], bind: str | None, method: str
 ) -> None:
     with migrated_app(new_database("postgres"), DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1) as app:
         user = make_user(app)
@@ -75,12 +75,32 @@ def test_a_saturated_pool_answers_503_within_the_pool_timeout(
 
             def call() -> None:
                 nonlocal response
-                response = client.get(path, headers={"Authorization": f"Bearer {token['access_token']}"})
+                headers = {"Authorization": f"Bearer {token['access_token']}"}
+                body = {"display_name": "X"} if method == "PATCH" else None
+                response = client.open("/api/v1/users/me", method=method, json=body, headers=headers)
 
             assert timed(call) < 2.5
         body = assert_problem(response, 503, "database_busy")
         assert "in use" in body["detail"]
         assert response is not None and response.headers["Retry-After"]
+
+
+def test_reads_are_served_while_writes_hold_every_transaction(new_database: Callable[[str], str]) -> None:
+    """GET requests read in autocommit on the reads pool, so a transaction pool saturated by writes
+    (here: its only connection held) slows no read; the write still gets its 503."""
+    with migrated_app(new_database("postgres"), DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1) as app:
+        admin = make_user(app, role="admin")
+        client = app.test_client()
+        login = client.post("/api/v1/auth/login", json={"email": admin.email, "password": PASSWORD}).get_json()
+        headers = {"Authorization": f"Bearer {login['access_token']}"}
+        reads = ["/api/v1/users", f"/api/v1/users/{admin.id}", "/api/v1/users/me/sessions", "/api/v1/audit-events"]
+        with app.app_context(), db.engine.connect():  # the transaction pool's only connection, held
+            for path in reads:
+                response = client.get(path, headers=headers)
+                assert response.status_code == 200, (path, response.get_json())
+            assert client.get("/api/v1/users", headers=headers).get_json()["items"][0]["email"] == admin.email
+            write = client.patch("/api/v1/users/me", json={"display_name": "X"}, headers=headers)
+            assert_problem(write, 503, "database_busy")
 
 
 def test_a_locked_sqlite_database_is_503_after_the_busy_timeout(tmp_path: Path) -> None:
