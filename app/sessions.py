@@ -19,6 +19,7 @@ from app.schemas import SessionListSchema, SessionSchema
 from app.users import no_content, visible_user
 
 ns = users.ns
+SESSIONS_SCHEMA = SessionSchema(many=True, exclude=["current"])  # built once, as users.py says why
 session_list = model(SessionListSchema)
 
 
@@ -32,7 +33,7 @@ def live(user: User) -> Select[RefreshSession]:
 def live_sessions(user: User) -> dict[str, Any]:
     """The user's live sessions, most recently used first; the caller's own is marked."""
     sessions = db.session.scalars(live(user).order_by(RefreshSession.last_used_at.desc(), RefreshSession.id))
-    items = SessionSchema(many=True, exclude=["current"]).dump(sessions)
+    items = SESSIONS_SCHEMA.dump(sessions)
     own = token_claims()["sid"]
     for item in items:
         item["current"] = item["id"] == own
