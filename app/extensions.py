@@ -8,7 +8,7 @@ from flask_jwt_extended import JWTManager
 from flask_restx import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 READ_METHODS = {"GET", "HEAD"}
@@ -48,8 +48,7 @@ class RequestSession(Session):
 
     def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kwargs: Any) -> Any:
         if bind is None and reading():
-            engine: Engine = self._db.engines["reads"]
-            return engine
+            return self._db.engines["reads"]
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
     def flush(self, objects: Any = None) -> None:
