@@ -178,8 +178,9 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # A second pool, for reads: the caller lookup every authenticated request makes
         # (app/identity.py) and the queries of GET requests (extensions.RequestSession). In
         # autocommit they need no BEGIN and ROLLBACK round trips, and no ping at checkout: a
-        # connection that died with the server fails once in the caller lookup, which empties the
-        # pool, and is retried; so the request's own queries then find fresh connections.
+        # connection that died with the server fails once, which empties the pool. The caller
+        # lookup retries that once, so a GET's own queries then find fresh connections; a public
+        # GET that reads the database would see the failure itself, as one 503 per worker.
         SQLALCHEMY_BINDS={
             "reads": {
                 "url": database_url(cfg["DATABASE_URL"]),

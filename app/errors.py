@@ -150,8 +150,8 @@ def _end_transaction(_exc: BaseException | None) -> None:
     """Close the session, quietly. Flask-SQLAlchemy's teardown closes it too, but when the database
     went away after the answer was made, the rollback inside raises, and gunicorn turns that answered
     request into a 500. A failed close here has invalidated the connection and left that teardown
-    nothing to do. A request that never used the session (the caller lookup has its own pool) has
-    none to close, and asking for one would make one."""
+    nothing to do. A request that never used the session (the caller lookup does not) has none to
+    close, and asking for one would make one."""
     if db.session.registry.has():
         with contextlib.suppress(SQLAlchemyError):
             db.session.close()

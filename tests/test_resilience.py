@@ -76,8 +76,8 @@ def test_a_saturated_pool_answers_503_within_the_pool_timeout(
             def call() -> None:
                 nonlocal response
                 headers = {"Authorization": f"Bearer {token['access_token']}"}
-                body = {"display_name": "X"} if method == "PATCH" else None
-                response = client.open("/api/v1/users/me", method=method, json=body, headers=headers)
+                change = {"display_name": "X"} if method == "PATCH" else None
+                response = client.open("/api/v1/users/me", method=method, json=change, headers=headers)
 
             assert timed(call) < 2.5
         body = assert_problem(response, 503, "database_busy")
@@ -87,7 +87,7 @@ def test_a_saturated_pool_answers_503_within_the_pool_timeout(
 
 def test_reads_are_served_while_writes_hold_every_transaction(new_database: Callable[[str], str]) -> None:
     """GET requests read in autocommit on the reads pool, so a transaction pool saturated by writes
-    (here: its only connection held) slows no read; the write still gets its 503."""
+    (here: its only connection held) blocks no read; the write still gets its 503."""
     with migrated_app(new_database("postgres"), DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1) as app:
         admin = make_user(app, role="admin")
         client = app.test_client()
