@@ -3,16 +3,22 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+export VENV  # scripts/provision installs Playwright's Chromium with its Python where no Debian one exists
 
-.PHONY: run test fuzz lint audit bench clean
+.PHONY: run test test-fast fuzz lint audit bench clean
 
 run: $(VENV)/.installed .env  ## Set up and serve the API on http://127.0.0.1:$(PORT)
 	$(BIN)/flask db upgrade
 	@echo "API on http://127.0.0.1:$(PORT)/api/v1 - Swagger UI on http://127.0.0.1:$(PORT)/swagger"
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
+# Both install the system programs they run and lack (scripts/provision: apt-get as root or with
+# passwordless sudo, Homebrew on macOS), or stop before pytest naming the one command to run.
 test: $(VENV)/.installed  ## Run the whole suite on SQLite and on a throwaway Postgres; fails under 90% branch coverage
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+	scripts/provision all -- $(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+
+test-fast: $(VENV)/.installed  ## The in-process tests only (no nginx, gunicorn, redis or browser); needs Postgres' binaries
+	scripts/provision fast -- $(BIN)/pytest -m "not system"
 
 fuzz: $(VENV)/.installed  ## Schemathesis with many more examples than the suite runs (FUZZ_EXAMPLES, FUZZ_SEED)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} TEST_DATABASES=sqlite $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider
@@ -57,8 +63,13 @@ lock: $(VENV)/.installed  ## Regenerate requirements.txt and requirements-dev.tx
 	$(PIP_COMPILE) -o requirements.txt requirements.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
 
+# Debian and Ubuntu ship the venv module apart from python3: `make test` installs it (scripts/provision),
+# `make run` only says what to install, as it needs nothing but Python.
+NO_VENV = { echo "python3 -m venv failed: install python3-venv (Debian, Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
+test test-fast: NO_VENV = scripts/provision venv && python3 -m venv $(VENV)
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	python3 -m venv $(VENV)
+	python3 -m venv $(VENV) || { rm -rf $(VENV); $(NO_VENV); }
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
