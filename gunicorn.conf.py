@@ -47,8 +47,8 @@ logconfig_dict = {
         "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
         "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
     },
-    "handlers": {"stderr": {"class": "app.logs.StderrHandler", "formatter": "app"}},
-    "formatters": {"app": {"()": "app.logs.formatter"}},
+    "handlers": {"stderr": {"class": "app.core.logs.StderrHandler", "formatter": "app"}},
+    "formatters": {"app": {"()": "app.core.logs.formatter"}},
 }
 # gunicorn >= 25 opens a control socket under $HOME by default; a read-only container has no writable $HOME.
 control_socket_disable = True

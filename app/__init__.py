@@ -6,23 +6,11 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import (  # noqa: F401 (the route modules register their routes on import)
-    account,
-    audit_events,
-    auth,
-    cli,
-    config,
-    errors,
-    headers,
-    health,
-    identity,
-    logs,
-    metrics,
-    ratelimit,
-    sessions,
-    users,
-)
-from app.extensions import api, cors, db, jwt
+from app import api
+from app.accounts import cli as accounts_cli
+from app.core import cli, config, errors, headers, logs, metrics, ratelimit
+from app.core.extensions import cors, db, jwt
+from app.toolkit import identity
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -41,10 +29,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     jwt.init_app(app)
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
-    api.init_app(app, add_specs=app.config["DOCS_ENABLED"], title=app.config["APP_NAME"])
+    api.init_app(app)
     ratelimit.init_app(app)  # before auth, so a flood is refused before it costs a database query
     identity.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
     cli.init_app(app)
+    accounts_cli.init_app(app)
     return app

@@ -5,18 +5,19 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from flask_restx import Resource
+from marshmallow import Schema, fields
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.cli import MIGRATIONS
-from app.errors import ApiError
-from app.extensions import api, db
-from app.markers import exempt, public
-from app.openapi import model, problems
-from app.schemas import HealthSchema
+from app.core.cli import MIGRATIONS
+from app.core.extensions import db
+from app.toolkit import ApiError, Namespace, Resource, errors, exempt, public, response
 
-ns = api.namespace("health", description="Probes for load balancers and orchestrators")
+ns = Namespace("health", description="Probes for load balancers and orchestrators")
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
 
 
 # Alembic's revision graph and version table, read without importing alembic: it costs every worker
@@ -60,9 +61,8 @@ def redis_answers(uri: str) -> bool:
 @ns.route("/live")
 class Live(Resource):
     @public
-    @ns.doc(security=[])
-    @ns.response(200, "The process is up", model(HealthSchema))
     @exempt
+    @response(HealthSchema, description="The process is up")
     def get(self) -> dict[str, str]:
         """Report that the process is up (touches nothing else)."""
         return {"status": "ok"}
@@ -71,10 +71,9 @@ class Live(Resource):
 @ns.route("/ready")
 class Ready(Resource):
     @public
-    @ns.doc(security=[])
-    @ns.response(200, "Ready to serve", model(HealthSchema))
-    @problems(503, limited=False)
     @exempt
+    @response(HealthSchema, description="Ready to serve")
+    @errors(503)
     def get(self) -> dict[str, str]:
         """Report whether the database (and Redis, if used) answers and the schema is at the latest migration."""
         try:

@@ -34,9 +34,10 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.config import SETTINGS  # noqa: E402
-from app.models import User, hasher  # noqa: E402
-from app.pagination import encode_cursor  # noqa: E402
+from app.accounts.models import User  # noqa: E402
+from app.core.config import SETTINGS  # noqa: E402
+from app.core.hashing import hasher  # noqa: E402
+from app.toolkit.pagination import encode_cursor  # noqa: E402
 from tests.postgres import Cluster, find_bindir, free_port  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"

@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.types import TypeDecorator
 
-from app.models import exists_on
+from app.core.database import exists_on
 
 config = context.config
 # Alembic's lines go through the app's log handler (app/logs.py), in the app's format; alembic.ini's

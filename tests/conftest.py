@@ -13,11 +13,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from app import create_app, mail
-from app.cli import init_migrations
-from app.config import SETTINGS
-from app.extensions import db
-from app.models import User
+from app import create_app
+from app.accounts.models import User
+from app.core import mail
+from app.core.cli import init_migrations
+from app.core.config import SETTINGS
+from app.core.extensions import db
 from tests.postgres import Cluster, find_bindir
 
 SECRET = "test-only-secret-" + "0123456789abcdef" * 4  # 81 bytes: PyJWT warns below 64 for HS512

@@ -10,8 +10,8 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.cli import init_migrations
-from app.extensions import db
+from app.core.cli import init_migrations
+from app.core.extensions import db
 from tests.conftest import settings
 
 

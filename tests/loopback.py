@@ -27,8 +27,8 @@ import pytest
 from flask_migrate import upgrade
 
 from app import create_app
-from app.cli import init_migrations
-from app.extensions import db
+from app.core.cli import init_migrations
+from app.core.extensions import db
 from tests.conftest import PASSWORD, UNLIMITED, settings
 from tests.postgres import Cluster, find_bindir, free_port
 from tests.test_stack import Reply, app_env, running, send_json

@@ -15,9 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from app import create_app, models
-from app.extensions import db
-from app.models import RefreshSession, RevokedToken, User
+from app import create_app
+from app.accounts.models import RefreshSession, RevokedToken, User
+from app.core.database import utcnow
+from app.core.extensions import db
 from tests.conftest import PASSWORD, SECRET, Account, assert_problem, bearer, make_user, settings
 
 REGISTER = "/api/v1/auth/register"
@@ -338,7 +339,7 @@ def test_a_session_row_backs_every_login(client: FlaskClient, user: Account, app
         session = db.session.get_one(RefreshSession, uuid.UUID(claims(user.tokens["access_token"])["sid"]))
     assert str(session.user_id) == user.id and session.revoked_at is None
     assert session.current_jti == claims(user.tokens["refresh_token"])["jti"]
-    assert session.expires_at > models.utcnow()
+    assert session.expires_at > utcnow()
 
 
 PUBLIC_ROUTES = {

@@ -8,8 +8,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import RefreshSession, RevokedToken, User, utcnow
+from app.accounts.models import RefreshSession, RevokedToken, User
+from app.core.database import utcnow
+from app.core.extensions import db
 from tests.conftest import PASSWORD, Account, make_user
 
 

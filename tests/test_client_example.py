@@ -16,6 +16,8 @@ from tests.conftest import DATABASES, PASSWORD
 from tests.live import migrated_app, serve
 from tests.test_hashslots import held
 
+pytestmark = pytest.mark.system  # real servers and processes: the system tier
+
 
 @pytest.fixture(scope="module", params=DATABASES)
 def base_url(request: pytest.FixtureRequest, new_database: Callable[[str], str]) -> Iterator[str]:

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 from sqlalchemy import func, select
 
-from app.extensions import db
-from app.models import User
+from app.accounts.models import User
+from app.core.extensions import db
 from tests.conftest import PASSWORD
 
 

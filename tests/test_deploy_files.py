@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from app.config import SETTINGS
+from app.core.config import SETTINGS
+
+pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
 ROOT = Path(__file__).resolve().parent.parent
 

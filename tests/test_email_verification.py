@@ -9,9 +9,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from app import create_app
-from app.config import SETTINGS
-from app.extensions import db
-from app.models import AccountToken, User, utcnow
+from app.accounts.models import AccountToken, User
+from app.core.config import SETTINGS
+from app.core.database import utcnow
+from app.core.extensions import db
 from tests.conftest import PASSWORD, Account, assert_problem, mailed_token, make_user, settings
 
 REGISTER = "/api/v1/auth/register"

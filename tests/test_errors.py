@@ -9,9 +9,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app import create_app
-from app.extensions import db
-from app.markers import public
-from app.models import User
+from app.accounts.models import User
+from app.core.extensions import db
+from app.toolkit.markers import public
 from tests.conftest import PASSWORD, Account, assert_problem, settings
 
 REGISTER = "/api/v1/auth/register"
@@ -119,7 +119,7 @@ def test_an_unhandled_error_is_a_problem_500_without_internals(
 def test_an_unhandled_error_in_a_resource_is_a_problem_500(
     client: FlaskClient, user: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import schemas
+    from app.accounts import schemas
 
     def explode(*args: object) -> None:
         raise RuntimeError("boom")

@@ -36,7 +36,7 @@ from tests.loopback import (
 from tests.postgres import Cluster
 from tests.test_stack import ROOT
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.system, pytest.mark.timeout(150)]  # real servers: the system tier
 
 
 @pytest.fixture(scope="module")

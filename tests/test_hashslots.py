@@ -14,11 +14,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.config import ConfigError
-from app.extensions import db
-from app.models import User
+from app.accounts.models import User
+from app.core.config import ConfigError
+from app.core.extensions import db
 from tests.conftest import DATABASES, PASSWORD, Account, assert_problem, make_user, settings
 from tests.loopback import Load, Redis, gunicorn, migrate, statuses
+
+pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
 LOGIN, REGISTER, ME = "/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/users/me"
 

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app
-from app.cli import MIGRATIONS, init_migrations
-from app.extensions import db
+from app.core.cli import MIGRATIONS, init_migrations
+from app.core.extensions import db
 from app.health import current_heads, migration_heads
 from tests.conftest import SECRET, assert_problem, settings
 from tests.postgres import free_port

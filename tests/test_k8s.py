@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from app import create_app
-from app.config import SETTINGS
+from app.core.config import SETTINGS
 from deploy.k8s.render import render
+
+pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
 K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
 KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]

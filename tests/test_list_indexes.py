@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, text
 
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import Account, make_user
 
 # Query plans are Postgres's: SQLite, the embedded dev default, may scan.

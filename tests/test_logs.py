@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.config import ConfigError
-from app.extensions import db
+from app.core.config import ConfigError
+from app.core.extensions import db
 from tests.conftest import PASSWORD, SECRET, bearer, make_user, settings
 
 UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

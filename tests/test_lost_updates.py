@@ -8,8 +8,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
-from app.models import User
+from app.accounts.models import User
+from app.core.extensions import db
 from tests.conftest import Account, assert_problem, settings
 
 

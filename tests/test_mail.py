@@ -18,8 +18,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from flask import Flask
 
 from app import create_app
-from app.config import ConfigError
-from app.mail import message, send
+from app.core.config import ConfigError
+from app.core.mail import message, send
 from tests.conftest import PASSWORD, SECRET, assert_problem, mailed_token, make_user, settings
 
 

@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import settings
 
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')

@@ -42,7 +42,7 @@ from tests.test_stack import (
     wait_until,
 )
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.system, pytest.mark.timeout(240)]  # real servers: the system tier
 
 LOGIN, REFRESH, REGISTER, ME = "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/register", "/api/v1/users/me"
 READY = "/api/v1/health/ready"

@@ -18,7 +18,7 @@ from tests.conftest import DATABASES
 from tests.loopback import Gunicorn, Redis, gunicorn, migrate, wait_for
 from tests.test_stack import Reply, assert_nginx_problem, running, send, send_json, start_nginx
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]  # real servers: the system tier
 
 FIELDS = {"time", "level", "event", "logger", "method", "path", "status", "duration_ms", "user_id", "client_ip"}
 

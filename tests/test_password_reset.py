@@ -14,9 +14,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from app import create_app
-from app.config import SETTINGS
-from app.extensions import db
-from app.models import AccountToken, utcnow
+from app.accounts.models import AccountToken
+from app.core.config import SETTINGS
+from app.core.database import utcnow
+from app.core.extensions import db
 from tests.conftest import PASSWORD, Account, assert_problem, bearer, mailed_token, make_user, settings
 
 RESET = "/api/v1/auth/password-reset"

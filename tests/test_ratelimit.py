@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 
 from app import create_app
-from app.config import SETTINGS
+from app.core.config import SETTINGS
 from tests.conftest import PASSWORD, Account, assert_problem, bearer, make_user, settings
 
 LOGIN = "/api/v1/auth/login"

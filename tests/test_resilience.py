@@ -15,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from app import create_app
-from app.extensions import db
-from app.markers import public
+from app.core.extensions import db
+from app.toolkit.markers import public
 from tests.conftest import PASSWORD, assert_problem, make_user, settings
 from tests.live import migrated_app
 from tests.loopback import Redis
@@ -120,6 +120,7 @@ def test_a_locked_sqlite_database_is_503_after_the_busy_timeout(tmp_path: Path) 
         assert app.test_client().post("/api/v1/auth/register", json=account).status_code == 201
 
 
+@pytest.mark.system
 def test_readiness_checks_redis_when_it_keeps_the_rate_limits(database_app: Flask, tmp_path: Path) -> None:
     redis = Redis(tmp_path / "redis")
     redis.start()

@@ -10,8 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from app.extensions import db
-from app.models import RefreshSession, utcnow
+from app.accounts.models import RefreshSession
+from app.core.database import utcnow
+from app.core.extensions import db
 from tests.conftest import Account, assert_problem, bearer
 
 MY_SESSIONS = "/api/v1/users/me/sessions"

@@ -4,9 +4,13 @@ share one Redis count as one. With memory:// each of the four workers would coun
 from collections.abc import Callable
 from pathlib import Path
 
-from app.config import SETTINGS
+import pytest
+
+from app.core.config import SETTINGS
 from tests.conftest import DATABASES, PASSWORD
 from tests.loopback import Redis, gunicorn, migrate
+
+pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
 LOGIN = "/api/v1/auth/login"
 

@@ -23,10 +23,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.config import SETTINGS, database_url
+from app.core.config import SETTINGS, database_url
 from tests import stack_flow
 from tests.conftest import DATABASES
 from tests.postgres import free_port
+
+pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
 ROOT = Path(__file__).resolve().parent.parent
 SECURITY_HEADERS = ["X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"]

@@ -9,8 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from app.extensions import db
-from app.models import RefreshSession, User
+from app.accounts.models import RefreshSession, User
+from app.core.extensions import db
 from tests.conftest import PASSWORD, Account, assert_problem, make_user
 
 ME = "/api/v1/users/me"

@@ -21,8 +21,8 @@ from prometheus_client import (
 from sqlalchemy import event
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
-from app.logs import elapsed
-from app.markers import exempt, public
+from app.core.logs import elapsed
+from app.toolkit.markers import exempt, public
 
 # Decided at import, as prometheus_client decides at import how it stores values: the two agree.
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ

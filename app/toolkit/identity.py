@@ -10,7 +10,9 @@ callers are still refused on their very next request.
 
 import hmac
 import uuid
-from typing import Any, TypeAlias
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeAlias, TypeVar
 
 import jwt
 from flask import Flask, current_app, g, request
@@ -19,10 +21,10 @@ from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.exc import DBAPIError
 from werkzeug.local import LocalProxy
 
-from app.errors import ApiError
-from app.extensions import db
-from app.markers import marked
-from app.models import RefreshSession, RevokedToken, User
+from app.accounts.models import RefreshSession, RevokedToken, User
+from app.core.errors import ApiError
+from app.core.extensions import db
+from app.toolkit.markers import marked
 
 REQUIRED_CLAIMS = ["sub", "sid", "jti", "type", "iat", "exp", "iss", "aud"]
 # Everything a handler may read about the caller, without the password hash.
@@ -30,6 +32,7 @@ CALLER_COLUMNS = [column for column in User.__table__.c if column.key != "passwo
 PUBLIC_ENDPOINTS = {"static", "restx_doc.static", "doc", "specs", "root"}
 
 Caller: TypeAlias = Row[*tuple[Any, ...]]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def invalid_token(detail: str = "The token is invalid.") -> ApiError:
@@ -161,6 +164,19 @@ def me() -> User:
 
 # The caller's row: id, email, role, is_admin, version... Read-only; me() gives the ORM entity.
 current_user: Any = LocalProxy(authenticate)
+
+
+def admin_only(func: F) -> F:
+    """Refuse (403) a caller whose role, read from the database this request, is not admin."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            raise ApiError(403, "forbidden", "This needs the admin role.")
+        return func(*args, **kwargs)
+
+    wrapper.admin_only = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 class NoCookieSession(SessionInterface):

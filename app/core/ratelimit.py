@@ -5,14 +5,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from app.errors import ApiError
-from app.identity import decoded
-from app.markers import marked
-from app.models import normalise_email
+from app.core.errors import ApiError
+from app.toolkit.identity import decoded
+from app.toolkit.markers import marked
 
 F = Callable[..., Any]
 
@@ -28,13 +27,6 @@ def caller_key() -> str:
         return "user:" + str(decoded()[0]["sub"])
     except ApiError:
         return "ip:" + get_remote_address()
-
-
-def login_account_key() -> str:
-    """Failed logins count against the normalised email, whichever IPs they come from."""
-    body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return "account:" + (normalise_email(email) if isinstance(email, str) else "")
 
 
 def _setting(name: str) -> Callable[[], str]:

@@ -11,8 +11,8 @@ from flask import request, url_for
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.errors import ApiError
-from app.extensions import db
+from app.core.errors import ApiError
+from app.core.extensions import db
 
 
 def encode_cursor(sort: str, row: Any) -> str:
@@ -36,12 +36,13 @@ def decode_cursor(cursor: str, sort: str, column: InstrumentedAttribute[Any]) ->
 
 
 def keyset_page(
-    stmt: Select[Any], column: InstrumentedAttribute[Any], args: dict[str, Any], endpoint: str
+    stmt: Select[Any], column: InstrumentedAttribute[Any], args: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """One page of stmt ordered by (column, id) as args["sort"] says, after args["cursor"].
 
     No OFFSET and no COUNT(*): a deep page costs what the first one does, given an index on
-    (column, id). One row more than asked says whether a next page exists.
+    (column, id). One row more than asked says whether a next page exists. The Link header
+    points to the same endpoint with the same arguments and the next cursor.
     """
     sort, limit = args["sort"], args["limit"]
     id_column = column.class_.id
@@ -55,6 +56,6 @@ def keyset_page(
     next_cursor = encode_cursor(sort, items[-1]) if more else None
     headers = {}
     if next_cursor:
-        next_url = url_for(endpoint, **{**request.args.to_dict(), "cursor": next_cursor}, _external=True)
+        next_url = url_for(request.endpoint or "", **{**request.args.to_dict(), "cursor": next_cursor}, _external=True)
         headers["Link"] = f'<{next_url}>; rel="next"'
     return {"items": items, "next_cursor": next_cursor}, headers

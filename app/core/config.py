@@ -32,7 +32,7 @@ class Setting(NamedTuple):
     help: str
 
 
-# The one list of settings: .env.example and the README table are checked against it.
+# The one list of settings: .env.example and docs/configuration.md are checked against it.
 SETTINGS: dict[str, Setting] = {
     "APP_NAME": Setting("Flask API starter", str, "the service's name: Swagger title; passwords may not contain it"),
     "APP_ENV": Setting("development", str, "development or production; production turns on the start-up guard"),
@@ -193,7 +193,6 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         HASH_SLOTS=cfg["HASH_CONCURRENCY"] or max(1, int(os.environ.get("WEB_CONCURRENCY", "1")) - 1),
         JWT_ALGORITHM="HS256",
         JWT_DECODE_ALGORITHMS=["HS256"],
-        JWT_TOKEN_LOCATION=["headers", "cookies"] if cfg["AUTH_COOKIES"] else ["headers"],
         JWT_COOKIE_SECURE=True,
         JWT_COOKIE_SAMESITE="Strict",
         JWT_COOKIE_CSRF_PROTECT=True,

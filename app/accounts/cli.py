@@ -1,7 +1,6 @@
-"""Maintenance commands: `flask users create-admin`, `flask tokens purge`, and `flask db` (Flask-Migrate)."""
+"""Account commands: `flask users create-admin` and `flask tokens purge`."""
 
 import secrets
-from pathlib import Path
 
 import click
 from flask import Flask
@@ -9,12 +8,11 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import delete, or_
 
-from app.extensions import db
-from app.models import AccountToken, RefreshSession, RevokedToken, utcnow
-from app.schemas import UserCreateSchema
-from app.users import create_user
-
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+from app.accounts.models import AccountToken, RefreshSession, RevokedToken
+from app.accounts.schemas import UserCreateSchema
+from app.accounts.service import create_user
+from app.core.database import utcnow
+from app.core.extensions import db
 
 users_cli = AppGroup("users", help="Manage users.")
 tokens_cli = AppGroup("tokens", help="Manage tokens and sessions.")
@@ -64,16 +62,6 @@ def purge() -> None:
     )
 
 
-def init_migrations(app: Flask) -> None:
-    """Register Flask-Migrate: `flask db` and flask_migrate.upgrade() need it."""
-    from flask_migrate import Migrate  # here: it imports alembic, 11 MiB that no gunicorn worker needs
-
-    Migrate(app, db, directory=str(MIGRATIONS))
-
-
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
-    # Only the flask command builds the app inside a click command; a gunicorn worker never does.
-    if click.get_current_context(silent=True) is not None:
-        init_migrations(app)

@@ -12,30 +12,28 @@ from flask_jwt_extended import (
     set_refresh_cookies,
     unset_jwt_cookies,
 )
-from flask_restx import Resource
 from sqlalchemy import select, update
 
-from app.audit import record
-from app.errors import ApiError
-from app.extensions import api, db
-from app.hashslots import hashing_slot
-from app.identity import authenticate, current_user, token_claims
-from app.logs import security_event
-from app.markers import public
-from app.models import RefreshSession, RevokedToken, User, end_sessions, normalise_email, spend_one_hash, utcnow
-from app.openapi import BODY_ERRORS, model, problems
-from app.ratelimit import limit, login_account_key
-from app.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema, load_json
-from app.users import ETAG, create_user, created, no_content
+from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, normalise_email
+from app.accounts.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema
+from app.accounts.service import create_user, login_account_key
+from app.audit.trail import record
+from app.core.database import utcnow
+from app.core.extensions import db
+from app.core.hashing import hashing_slot, spend_one_hash
+from app.core.logs import security_event
+from app.core.ratelimit import limit
+from app.toolkit import ApiError, Namespace, Resource, body, created, current_user, errors, public, response
+from app.toolkit.identity import authenticate, token_claims
 
-ns = api.namespace("auth", description="Accounts and tokens")
+ns = Namespace("auth", description="Accounts and tokens")
 
 
 def new_jti() -> str:
     return str(uuid.uuid4())
 
 
-def issue_tokens(user: User, session: RefreshSession) -> dict[str, Any]:
+def issue_tokens(user: Any, session: RefreshSession) -> dict[str, Any]:
     """Mint an access token and the session's current refresh token (never past its expiry)."""
     claims = {"sid": str(session.id)}
     access_life: timedelta = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
@@ -51,28 +49,36 @@ def issue_tokens(user: User, session: RefreshSession) -> dict[str, Any]:
     }
 
 
-def deliver(tokens: dict[str, Any]) -> Response:
+def deliver(tokens: dict[str, Any]) -> dict[str, Any] | Response:
     """The token pair as JSON; in cookie mode as HttpOnly cookies instead, so page scripts never
     hold a token (the readable csrf_* cookies feed the X-CSRF-TOKEN header of the double submit)."""
     if not current_app.config["AUTH_COOKIES"]:
-        return jsonify(tokens)
+        return tokens
     response = jsonify({"token_type": "cookie", "expires_in": tokens["expires_in"]})
     set_access_cookies(response, tokens["access_token"])
     set_refresh_cookies(response, tokens["refresh_token"])
     return response
 
 
+def signed_out() -> Response:
+    """An empty 204 that, in cookie mode, also clears the token cookies."""
+    response = Response(status=204, mimetype="application/json")
+    if current_app.config["AUTH_COOKIES"]:
+        unset_jwt_cookies(response)
+    return response
+
+
 @ns.route("/register")
 class Register(Resource):
     @public
-    @ns.doc(security=[])
-    @ns.expect(model(RegisterSchema))
-    @ns.response(201, "Account created", model(UserSchema), headers=ETAG)
-    @problems(*BODY_ERRORS, 409)
+    @body(RegisterSchema)
+    @response(UserSchema, 201, "Account created", etag=True)
+    @errors(409)
     @limit("RATELIMIT_REGISTER_IP")
-    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def post(self, data: dict[str, Any]) -> tuple[User, dict[str, str]]:
         """Create an account."""
-        return created(create_user(load_json(RegisterSchema()), "user.registered"))
+        user = create_user(data, "user.registered")
+        return created(user, "users_user_detail", user_id=user.id)  # its profile, on the users namespace
 
 
 def login_failed(email: str, user: User | None, status: int, code: str, detail: str) -> ApiError:
@@ -85,15 +91,13 @@ def login_failed(email: str, user: User | None, status: int, code: str, detail: 
 @ns.route("/login")
 class Login(Resource):
     @public
-    @ns.doc(security=[])
-    @ns.expect(model(LoginSchema))
-    @ns.response(200, "Logged in", model(TokenSchema))
-    @problems(*BODY_ERRORS, 401, 403)
+    @body(LoginSchema)
+    @response(TokenSchema, description="Logged in")
+    @errors(401, 403)
     @limit("RATELIMIT_LOGIN_IP")
     @limit("RATELIMIT_LOGIN_ACCOUNT", login_account_key, failures_only=True)
-    def post(self) -> Response:
+    def post(self, data: dict[str, Any]) -> dict[str, Any] | Response:
         """Exchange email and password for an access and a refresh token."""
-        data = load_json(LoginSchema())
         # The slot first: in a flood, a login refused for want of one then costs no database work.
         with hashing_slot():
             user = db.session.scalar(select(User).where(User.email == normalise_email(data["email"])))
@@ -127,10 +131,10 @@ class Refresh(Resource):
         description="Send the refresh token as `Authorization: Bearer <refresh_token>`. "
         "Each refresh token works once; reusing one ends the whole session."
     )
-    @ns.response(200, "A new token pair", model(TokenSchema))
-    @problems(401)
+    @response(TokenSchema, description="A new token pair")
+    @errors(401)
     @limit("RATELIMIT_REFRESH_IP")
-    def post(self) -> Response:
+    def post(self) -> dict[str, Any] | Response:
         """Rotate a refresh token into a new token pair."""
         authenticate("refresh")
         claims = token_claims("refresh")
@@ -155,8 +159,7 @@ class Refresh(Resource):
 
 @ns.route("/logout")
 class Logout(Resource):
-    @ns.response(204, "Logged out")
-    @problems(401)
+    @response(None, 204, "Logged out")
     def post(self) -> Response:
         """End this session: the access token and its refresh token stop working."""
         claims = token_claims()
@@ -164,7 +167,15 @@ class Logout(Resource):
         db.session.add(RevokedToken(jti=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC)))
         db.session.commit()
         security_event("logout", session_id=claims["sid"])
-        response = no_content()
-        if current_app.config["AUTH_COOKIES"]:
-            unset_jwt_cookies(response)
-        return response
+        return signed_out()
+
+
+@ns.route("/logout-all")
+class LogoutAll(Resource):
+    @response(None, 204, "Every session of yours has ended, this one too")
+    def post(self) -> Response:
+        """End every session of yours, on every device."""
+        end_sessions(RefreshSession.user_id == current_user.id)
+        record("sessions.revoked_all", current_user.id, current_user.id)
+        db.session.commit()
+        return signed_out()

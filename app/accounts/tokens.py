@@ -9,10 +9,11 @@ from email.message import EmailMessage
 from flask import current_app
 from sqlalchemy import select, update
 
-from app.errors import ApiError
-from app.extensions import db
-from app.mail import message
-from app.models import AccountToken, User, utcnow
+from app.accounts.models import AccountToken, User
+from app.core.database import utcnow
+from app.core.errors import ApiError
+from app.core.extensions import db
+from app.core.mail import message
 
 RESET_TEXT = """Someone, hopefully you, asked to reset the password of your account
 at {app}.

@@ -8,14 +8,14 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import db
+from app.core.extensions import db
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -26,6 +26,24 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, detail: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.errors = status, code, detail, errors
+
+
+class ProblemSchema(Schema):
+    """The body of every error answer (documentation only: problem() builds it)."""
+
+    type = fields.String(metadata={"example": "about:blank"})
+    title = fields.String(metadata={"example": "Unprocessable Content"})
+    status = fields.Integer(metadata={"example": 422})
+    detail = fields.String()
+    code = fields.String(
+        metadata={"description": "Stable machine-readable error code.", "example": "validation_failed"}
+    )
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Field name -> messages (422 and 409 only)."},
+    )
+    request_id = fields.String()
 
 
 def request_id() -> str:
@@ -130,7 +148,7 @@ def _unhandled(e: Exception) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register the handlers on the app; restx defers to them (see extensions.ProblemApi)."""
+    """Register the handlers on the app; restx defers to them (see app/api.py)."""
     app.register_error_handler(ApiError, lambda e: problem(e.status, e.code, e.detail, e.errors))
     app.register_error_handler(
         ValidationError,

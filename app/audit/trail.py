@@ -5,10 +5,10 @@ from typing import Any
 
 from flask import has_request_context, request
 
-from app.errors import request_id
-from app.extensions import db
-from app.logs import security_event
-from app.models import AUDIT_ACTIONS, AuditEvent
+from app.audit.models import AUDIT_ACTIONS, AuditEvent
+from app.core.errors import request_id
+from app.core.extensions import db
+from app.core.logs import security_event
 
 
 def record(action: str, actor_id: uuid.UUID | None, target_id: uuid.UUID | None, **details: Any) -> None:

@@ -5,7 +5,6 @@ from typing import Any
 from flask import has_request_context, request
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_restx import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
 from sqlalchemy import MetaData
@@ -28,22 +27,13 @@ class Base(DeclarativeBase):
     )
 
 
-class ProblemApi(Api):
-    """A restx Api that leaves every error to the app's handlers in app/errors.py."""
-
-    def handle_error(self, e: Exception) -> None:
-        # restx would render its own {"message": ...} body (and turns JWT errors into
-        # 500s); re-raising makes its error_router fall back to Flask's handlers.
-        raise e
-
-
 def reading() -> bool:
     """Whether this is a GET or HEAD request, which only reads."""
     return has_request_context() and request.method in READ_METHODS
 
 
 class RequestSession(Session):
-    """A GET or HEAD request reads on the autocommit pool (config.py): no BEGIN, ROLLBACK or ping
+    """A GET or HEAD request reads on the autocommit pool (core/config.py): no BEGIN, ROLLBACK or ping
     round trips around its queries. Every other request, and work outside one, gets a transaction."""
 
     def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kwargs: Any) -> Any:
@@ -61,20 +51,3 @@ class RequestSession(Session):
 db = SQLAlchemy(model_class=Base, session_options={"class_": RequestSession})
 jwt = JWTManager()
 cors = CORS()
-api = ProblemApi(
-    title="Flask API starter",
-    version="1.0",
-    description="JSON API with JWT auth. Log in with POST /auth/login; the UI then sends the token.",
-    prefix="/api/v1",
-    doc="/swagger",
-    authorizations={
-        "Bearer": {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "An access token, with or without the `Bearer ` prefix.",
-        }
-    },
-    security="Bearer",
-    tags=["auth", "users", "health"],  # the order Swagger UI shows them in
-)

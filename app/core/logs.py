@@ -14,8 +14,9 @@ from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 
-from app import config, identity
-from app.errors import request_id
+from app.core import config
+from app.core.errors import request_id
+from app.toolkit import identity
 
 # The fields of every line, in this order; null where one does not apply (outside a request, say).
 FIELDS = ("level", "event", "logger", "method", "path", "status", "duration_ms", "user_id", "client_ip", "request_id")

@@ -1,0 +1,1 @@
+"""Accounts: registration, login and tokens, profiles and user admin, sessions, recovery by mail."""

@@ -1,0 +1,157 @@
+"""The accounts' payloads: the one definition of each, for validation and for the docs."""
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.accounts.models import ROLES, normalise_email
+from app.accounts.passwords import PASSWORD_MAX_LENGTH, password_problem
+from app.toolkit.schemas import Bool, ListQuerySchema, PageSchema, Text, page_items
+
+SORTS = ("created_at", "-created_at", "email", "-email")
+
+
+class Password(Text):
+    """A new password: checked against the rules of password_problem()."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        password = super()._deserialize(value, attr, data, **kwargs)
+        problem = password_problem(password)
+        if problem:
+            raise ValidationError(problem)
+        return password
+
+
+class Email(fields.Email):
+    """An email address, trimmed and lower-cased before it is validated."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalise_email(super()._deserialize(value, attr, data, **kwargs))
+
+
+def _email(**kwargs: Any) -> Email:
+    return Email(validate=validate.Length(max=254), metadata={"example": "ada@example.com"}, **kwargs)
+
+
+def _name(**kwargs: Any) -> Text:
+    return Text(validate=validate.Length(min=1, max=100), metadata={"example": "Ada Lovelace"}, **kwargs)
+
+
+def _new_password(**kwargs: Any) -> Password:
+    return Password(
+        load_only=True,
+        validate=validate.Length(max=PASSWORD_MAX_LENGTH),
+        metadata={
+            "description": "15 to 1024 characters by default, no composition rules; common passwords, "
+            "repeated patterns, the service's name and your email address are refused."
+        },
+        **kwargs,
+    )
+
+
+class UserSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    email = fields.Email(dump_only=True)
+    display_name = fields.String(dump_only=True)
+    role = fields.String(dump_only=True, metadata={"enum": list(ROLES)})
+    is_active = fields.Boolean(dump_only=True)
+    email_verified_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "When the current email was verified; null: not yet."}
+    )
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class RegisterSchema(Schema):
+    email = _email(required=True)
+    password = _new_password(required=True)
+    display_name = _name(required=True)
+
+    @validates_schema
+    def _password_unlike_email(self, data: dict[str, Any], **kwargs: Any) -> None:
+        problem = password_problem(data["password"], data["email"])
+        if problem:
+            raise ValidationError(problem, "password")
+
+
+class UserCreateSchema(RegisterSchema):
+    role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
+    is_active = Bool(load_default=True)
+
+
+class LoginSchema(Schema):
+    email = _email(required=True)
+    password = Text(required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX_LENGTH))
+
+
+class TokenSchema(Schema):
+    access_token = fields.String(metadata={"description": "Absent in cookie mode (AUTH_COOKIES)."})
+    refresh_token = fields.String(metadata={"description": "Absent in cookie mode (AUTH_COOKIES)."})
+    token_type = fields.String(required=True, metadata={"enum": ["Bearer", "cookie"]})
+    expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
+
+
+class ProfileUpdateSchema(Schema):
+    """What a user may change about themselves; role and is_active are not here on purpose."""
+
+    email = _email()
+    display_name = _name()
+
+
+class AdminUserUpdateSchema(ProfileUpdateSchema):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    is_active = Bool()
+
+
+class PasswordChangeSchema(Schema):
+    current_password = Text(required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX_LENGTH))
+    new_password = _new_password(required=True)
+
+
+class UserListQuerySchema(ListQuerySchema):
+    email = Text(validate=validate.Length(max=254), metadata={"description": "Substring of the email."})
+    name = Text(validate=validate.Length(max=100), metadata={"description": "Substring of the display name."})
+    role = fields.String(validate=validate.OneOf(ROLES))
+    is_active = fields.Boolean()
+    sort = fields.String(load_default="created_at", validate=validate.OneOf(SORTS))
+
+
+class UserPageSchema(PageSchema):
+    items = page_items(UserSchema)
+
+
+def _mailed_token(**kwargs: Any) -> Text:
+    return Text(
+        validate=validate.Length(min=1, max=128), metadata={"description": "The token from the mail."}, **kwargs
+    )
+
+
+class PasswordResetRequestSchema(Schema):
+    email = _email(required=True)
+
+
+class PasswordResetConfirmSchema(Schema):
+    token = _mailed_token(required=True)
+    new_password = _new_password(required=True)
+
+
+class VerifyEmailSchema(Schema):
+    token = _mailed_token(required=True)
+
+
+class AcceptedSchema(Schema):
+    detail = fields.String(required=True, metadata={"example": "A mail is on its way."})
+
+
+class SessionSchema(Schema):
+    id = fields.UUID(required=True)
+    created_at = fields.DateTime(required=True)
+    last_used_at = fields.DateTime(required=True, metadata={"description": "When a refresh token was last used."})
+    expires_at = fields.DateTime(required=True)
+    user_agent = fields.String(required=True, allow_none=True)
+    ip = fields.String(required=True, allow_none=True)
+    current = fields.Boolean(required=True, metadata={"description": "Whether the calling token belongs to it."})
+
+
+class SessionListSchema(Schema):
+    items = fields.List(fields.Nested(SessionSchema), required=True)

@@ -1,0 +1,181 @@
+"""The users namespace: one's own profile and password, and user admin."""
+
+import uuid
+from email.message import EmailMessage
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import Select, select
+
+from app.accounts.models import RefreshSession, User, end_sessions
+from app.accounts.passwords import password_problem
+from app.accounts.schemas import (
+    AdminUserUpdateSchema,
+    PasswordChangeSchema,
+    ProfileUpdateSchema,
+    UserCreateSchema,
+    UserListQuerySchema,
+    UserPageSchema,
+    UserSchema,
+)
+from app.accounts.service import create_user
+from app.accounts.tokens import spend_tokens, verification_mail
+from app.audit.trail import record
+from app.core.extensions import db
+from app.core.mail import send
+from app.core.ratelimit import limit
+from app.toolkit import (
+    ApiError,
+    Namespace,
+    Resource,
+    admin_only,
+    body,
+    check_if_match,
+    created,
+    current_user,
+    errors,
+    keyset_page,
+    me,
+    owned_or_404,
+    query,
+    response,
+)
+from app.toolkit.identity import Caller, authenticate, token_claims
+
+ns = Namespace("users", description="Profiles and user administration")
+
+AUDITED_CHANGES = {"email": "user.email_changed", "role": "user.role_changed", "is_active": "user.activation_changed"}
+SORT_COLUMNS = {"created_at": User.created_at, "email": User.email}
+
+
+def visible_user(user_id: uuid.UUID) -> User:
+    """The user, if the caller is an admin or the user; otherwise 404, as for an unknown id."""
+    return owned_or_404(User, user_id, owner="id")
+
+
+def update_user(user: User, data: dict[str, Any]) -> User:
+    """Apply a validated partial update, if the caller saw the current version, and commit it."""
+    if {"role", "is_active"} & data.keys() and (not current_user.is_admin or user.id == current_user.id):
+        # An admin cannot demote or disable themselves either: that could leave no admin at all.
+        raise ApiError(403, "forbidden", "Only an admin can change role or is_active, and not their own.")
+    check_if_match(user)
+    before = {field: getattr(user, field) for field in data}
+    for field, value in data.items():
+        setattr(user, field, value)
+    mail = record_changes(user, before)
+    db.session.commit()
+    if mail:
+        send(mail)
+    return user
+
+
+def record_changes(user: User, before: dict[str, Any]) -> EmailMessage | None:
+    """Audit changed email, role and activation; a new email gets a verification mail (to send after commit)."""
+    for field, action in AUDITED_CHANGES.items():
+        if field in before and before[field] != getattr(user, field):
+            record(action, current_user.id, user.id, **{"from": before[field], "to": getattr(user, field)})
+    return verification_mail(user) if before.get("email", user.email) != user.email else None
+
+
+def delete_user(user: User) -> None:
+    db.session.delete(user)
+    record("user.deleted", current_user.id, user.id, email=user.email)
+    db.session.commit()
+
+
+def user_list_query(args: dict[str, Any]) -> Select[User]:
+    """The users matching the list filters (LIKE wildcards in them match literally)."""
+    stmt = select(User)
+    if "email" in args:
+        stmt = stmt.where(User.email.contains(args["email"].lower(), autoescape=True))
+    if "name" in args:
+        # ILIKE on the bare column (lower() LIKE on SQLite), which the trigram index on display_name serves.
+        stmt = stmt.where(User.display_name.icontains(args["name"], autoescape=True))
+    for field in ("role", "is_active"):
+        if field in args:
+            stmt = stmt.where(getattr(User, field) == args[field])
+    return stmt
+
+
+@ns.route("/me")
+class Me(Resource):
+    @response(UserSchema, description="Your profile", etag=True)
+    def get(self) -> Caller:
+        """Show your profile."""
+        return authenticate()  # the caller's row, already loaded; current_user is a proxy to it
+
+    @body(ProfileUpdateSchema(partial=True))
+    @response(UserSchema, description="Updated profile", etag=True)
+    @errors(409, 412, 428)
+    def patch(self, data: dict[str, Any]) -> User:
+        """Change your email or display name."""
+        return update_user(me(), data)
+
+    @response(None, 204, "Account deleted")
+    def delete(self) -> None:
+        """Delete your account and end all its sessions."""
+        delete_user(me())
+
+
+@ns.route("/me/password")
+class MyPassword(Resource):
+    @body(PasswordChangeSchema)
+    @response(None, 204, "Password changed; your other sessions have ended")
+    @limit("RATELIMIT_PASSWORD_IP")
+    def post(self, data: dict[str, Any]) -> None:
+        """Change your password (needs the current one); ends your other sessions."""
+        user = me()
+        if problem := password_problem(data["new_password"], user.email):
+            raise ValidationError(problem, "new_password")
+        if not user.check_password(data["current_password"]):
+            raise ApiError(
+                422, "validation_failed", "The request is not valid.", {"current_password": ["Incorrect password."]}
+            )
+        user.set_password(data["new_password"])
+        end_sessions(RefreshSession.user_id == user.id, RefreshSession.id != uuid.UUID(token_claims()["sid"]))
+        spend_tokens(user.id, "password_reset")  # a reset mailed before the change must not undo it
+        record("password.changed", user.id, user.id)
+        db.session.commit()
+
+
+@ns.route("")
+class UserList(Resource):
+    @admin_only
+    @query(UserListQuerySchema)
+    @response(UserPageSchema, description="A page of users; a Link header points to the next")
+    def get(self, args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """List users (admin): filter, sort and page with a cursor."""
+        column = SORT_COLUMNS[args["sort"].lstrip("-")]
+        return keyset_page(user_list_query(args), column, args)
+
+    @admin_only
+    @body(UserCreateSchema)
+    @response(UserSchema, 201, "User created", etag=True)
+    @errors(409)
+    def post(self, data: dict[str, Any]) -> tuple[User, dict[str, str]]:
+        """Create a user with a role (admin)."""
+        user = create_user(data, actor_id=current_user.id)
+        return created(user, UserDetail, user_id=user.id)
+
+
+@ns.route("/<uuid:user_id>")
+@ns.param("user_id", "The user's id (a UUID)")
+class UserDetail(Resource):
+    @response(UserSchema, description="The user", etag=True)
+    @errors(404)
+    def get(self, user_id: uuid.UUID) -> User:
+        """Show a user (admin, or yourself)."""
+        return visible_user(user_id)
+
+    @body(AdminUserUpdateSchema(partial=True))
+    @response(UserSchema, description="Updated user", etag=True)
+    @errors(403, 404, 409, 412, 428)
+    def patch(self, data: dict[str, Any], user_id: uuid.UUID) -> User:
+        """Change a user (admin); on yourself, only what PATCH /users/me allows."""
+        return update_user(visible_user(user_id), data)
+
+    @response(None, 204, "User deleted")
+    @errors(404)
+    def delete(self, user_id: uuid.UUID) -> None:
+        """Delete a user (admin, or yourself)."""
+        delete_user(visible_user(user_id))

@@ -1,0 +1,1 @@
+"""Platform: settings, extensions, errors, logs, metrics, rate limits, mail, password hashing."""

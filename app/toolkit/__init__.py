@@ -1,0 +1,39 @@
+"""The resource toolkit: everything a resource module imports, from one place.
+
+from app.toolkit import Namespace, Resource, body, current_user, errors, response, ...
+"""
+
+from flask_restx import Namespace, Resource
+
+from app.core.errors import ApiError
+from app.toolkit.declare import body, errors, query, response
+from app.toolkit.identity import admin_only, current_user, me
+from app.toolkit.markers import exempt, public
+from app.toolkit.pagination import keyset_page
+from app.toolkit.resources import check_if_match, created, no_content, owned_or_404
+from app.toolkit.schemas import Bool, ListQuerySchema, PageSchema, Text, page_items
+
+__all__ = [
+    "ApiError",
+    "Bool",
+    "ListQuerySchema",
+    "Namespace",
+    "PageSchema",
+    "Resource",
+    "Text",
+    "admin_only",
+    "body",
+    "check_if_match",
+    "created",
+    "current_user",
+    "errors",
+    "exempt",
+    "keyset_page",
+    "me",
+    "no_content",
+    "owned_or_404",
+    "page_items",
+    "public",
+    "query",
+    "response",
+]

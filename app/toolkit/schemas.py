@@ -1,0 +1,43 @@
+"""Schema pieces every resource uses: text fields, list arguments and pages."""
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+
+class Text(fields.String):
+    """A string that refuses NUL bytes (Postgres cannot store them)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        return text
+
+
+class Bool(fields.Boolean):
+    """A JSON boolean: true or false, never 0, 1 or "yes" (which marshmallow's Boolean takes)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):  # 0 == False and 1 == True, so the truthy sets cannot tell
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class ListQuerySchema(Schema):
+    """The arguments of every list: a page size and the cursor of the previous page."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Text(validate=validate.Length(max=512), metadata={"description": "next_cursor of the previous page."})
+
+
+class PageSchema(Schema):
+    """A page of a list; subclasses name what the items are with `items = page_items(ItemSchema)`."""
+
+    next_cursor = fields.String(
+        allow_none=True, required=True, metadata={"description": "Pass as cursor for the next page; null on the last."}
+    )
+
+
+def page_items(schema: type[Schema]) -> fields.List[Any]:
+    return fields.List(fields.Nested(schema), required=True)

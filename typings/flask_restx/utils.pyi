@@ -1,0 +1,3 @@
+from typing import Any
+
+def merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]: ...
