@@ -8,7 +8,7 @@ from typing import Any
 # Before anything imports prometheus_client (the logging setup below imports the app): it decides at
 # import whether metrics go to per-process files that /metrics adds up across the workers.
 metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
-# The lock files that bound password hashing across this instance's workers (app/hashslots.py).
+# The lock files that bound password hashing across this instance's workers (app/core/hashing.py).
 if not os.environ.get("HASH_SLOTS_DIR"):
     os.environ["HASH_SLOTS_DIR"] = tempfile.mkdtemp(prefix="hash-slots-")
 
@@ -36,7 +36,7 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 # Whose X-Forwarded-Proto gunicorn believes; the app's ProxyFix (PROXY_HOPS) does the same for the client IP.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
-# gunicorn's access log is off: the app writes the one access line per request itself (app/logs.py),
+# gunicorn's access log is off: the app writes the one access line per request itself (app/core/logs.py),
 # because only the app knows the user, and a token in the query string would be in gunicorn's line.
 accesslog = None
 errorlog = "-"

@@ -176,7 +176,7 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         LOG_FORMAT=cfg["LOG_FORMAT"] or ("json" if cfg["APP_ENV"] == "production" else "text"),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(cfg),
         # A second pool, for reads: the caller lookup every authenticated request makes
-        # (app/identity.py) and the queries of GET requests (extensions.RequestSession). In
+        # (app/toolkit/identity.py) and the queries of GET requests (extensions.RequestSession). In
         # autocommit they need no BEGIN and ROLLBACK round trips, and no ping at checkout: a
         # connection that died with the server fails once, which empties the pool. The caller
         # lookup retries that once, so a GET's own queries then find fresh connections; a public
