@@ -8,7 +8,7 @@ import click
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLE = "items"
 # Words of the example that are not its name: the key of every page, dict.items(), the page helper.
-KEPT = ("[\"items\"]", ".items()", "items = page_items", "page_items", "keyset")
+KEPT = ('["items"]', ".items()", "items = page_items", "page_items", "keyset")
 
 
 def rename(text: str, plural: str, singular: str) -> str:
