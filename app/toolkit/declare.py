@@ -82,36 +82,29 @@ def load_query(schema: Schema) -> dict[str, Any]:
     return result
 
 
-def _passing(loader: Callable[[Schema], dict[str, Any]], schema: Schema, func: F) -> F:
-    @wraps(func)
-    def wrapper(resource: Any, *args: Any, **kwargs: Any) -> Any:
-        return func(resource, loader(schema), *args, **kwargs)
+def _input(field: str, loader: Callable[[Schema], dict[str, Any]]) -> Callable[[SchemaArg], Callable[[F], F]]:
+    """A declaration that loads an input with a schema and passes the result to the handler."""
 
-    return wrapper  # type: ignore[return-value]
+    def declare(schema: SchemaArg) -> Callable[[F], F]:
+        instance = _instance(schema)
+
+        def decorate(func: F) -> F:
+            @wraps(func)
+            def wrapper(resource: Any, *args: Any, **kwargs: Any) -> Any:
+                return func(resource, loader(instance), *args, **kwargs)
+
+            setattr(declaration(wrapper), field, instance)
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
+
+    return declare
 
 
-def body(schema: SchemaArg) -> Callable[[F], F]:
-    """Validate the JSON body with the schema and pass the loaded data to the handler."""
-    instance = _instance(schema)
-
-    def decorate(func: F) -> F:
-        wrapper = _passing(load_json, instance, func)
-        declaration(wrapper).body = instance
-        return wrapper
-
-    return decorate
-
-
-def query(schema: SchemaArg) -> Callable[[F], F]:
-    """Parse the query string with the schema and pass the loaded arguments to the handler."""
-    instance = _instance(schema)
-
-    def decorate(func: F) -> F:
-        wrapper = _passing(load_query, instance, func)
-        declaration(wrapper).query = instance
-        return wrapper
-
-    return decorate
+# @body(Schema): validate the JSON body with the schema and pass the loaded data to the handler.
+body = _input("body", load_json)
+# @query(Schema): parse the query string with the schema and pass the loaded arguments to the handler.
+query = _input("query", load_query)
 
 
 def response(
