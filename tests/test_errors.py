@@ -127,3 +127,20 @@ def test_an_unhandled_error_in_a_resource_is_a_problem_500(
     monkeypatch.setattr(schemas.UserSchema, "dump", explode)
     assert_problem(client.get("/api/v1/users/me", headers=user.headers), 500, "internal_error")
     assert client.get(f"/api/v1/users/{uuid.uuid4()}", headers=user.headers).status_code == 404  # app still fine
+
+
+def test_an_unhandled_error_is_a_problem_500_outside_testing_mode_too(
+    database_app: Flask, user: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without TESTING, Flask would hand an unhandled error to the server (an HTML 500) unless a
+    handler answers it: the app's handlers answer every error, so no PROPAGATE_EXCEPTIONS is needed."""
+    from app.accounts import schemas
+
+    def explode(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    production_like = create_app(settings(TESTING=False, DATABASE_URL=database_app.config["DATABASE_URL"]))
+    monkeypatch.setattr(schemas.UserSchema, "dump", explode)
+    client = production_like.test_client()
+    assert_problem(client.get("/api/v1/users/me", headers=user.headers), 500, "internal_error")
+    assert_problem(client.get("/api/v1/users/me"), 401, "missing_token")

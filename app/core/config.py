@@ -206,8 +206,6 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         JWT_DECODE_LEEWAY=0,
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=cfg["JWT_ACCESS_TOKEN_MINUTES"]),
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=cfg["JWT_REFRESH_TOKEN_DAYS"]),
-        # restx hides JWT errors as 500s unless exceptions propagate (flask-restx#512).
-        PROPAGATE_EXCEPTIONS=True,
         RESTX_ERROR_404_HELP=False,
         # Nested marshmallow schemas become definitions that restx must emit too.
         RESTX_INCLUDE_ALL_MODELS=True,
