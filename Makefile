@@ -49,7 +49,7 @@ bench: $(VENV)/.installed  ## Measure throughput, latency, CPU and memory per re
 	$(BIN)/python bench/run.py
 
 # The real compose stack, built and run through podman (no Docker engine needed); a few minutes,
-# not part of `make test`; CI runs it. As root, after: apt-get install podman runc docker-compose debootstrap curl
+# not part of `make test`; CI runs it. As root, after: scripts/provision compose
 .PHONY: compose-smoke
 compose-smoke:  ## docker-compose up --build for real, the API flow through nginx, then down -v
 	bash scripts/compose-smoke
