@@ -38,7 +38,7 @@ from app.accounts.models import User  # noqa: E402
 from app.core.config import SETTINGS  # noqa: E402
 from app.core.hashing import hasher  # noqa: E402
 from app.toolkit.pagination import encode_cursor  # noqa: E402
-from tests.postgres import Cluster, find_bindir, free_port  # noqa: E402
+from tests.support.postgres import Cluster, find_bindir, free_port  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2" if QUICK else "6"))

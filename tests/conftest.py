@@ -1,10 +1,9 @@
-"""Fixtures: the suite runs once per database (SQLite and a real Postgres), isolated per test."""
+"""Fixtures: the suite runs once per database (SQLite and a real Postgres), isolated per test.
+The helpers the tests share are in tests/support/."""
 
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
@@ -14,30 +13,11 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app
-from app.accounts.models import User
 from app.core import mail
 from app.core.cli import init_migrations
-from app.core.config import SETTINGS
 from app.core.extensions import db
-from tests.postgres import Cluster, find_bindir
-
-SECRET = "test-only-secret-" + "0123456789abcdef" * 4  # 81 bytes: PyJWT warns below 64 for HS512
-PASSWORD = "correct horse battery staple"
-DATABASES = os.environ.get("TEST_DATABASES", "sqlite,postgres").split(",")
-
-
-UNLIMITED: dict[str, Any] = {
-    **{name: "1000000 per second" for name in SETTINGS if name.startswith("RATELIMIT_") and "URI" not in name},
-    "HASH_CONCURRENCY": 64,  # tests that race registrations must not meet the bound on hashing
-}
-
-
-def settings(**overrides: Any) -> dict[str, Any]:
-    """Config for a test app: real secrets (PyJWT warns on short keys), testing mode, rate limits and
-    the bound on hashing out of the way (tests/test_ratelimit.py and tests/test_hashslots.py check
-    the real ones), mail kept in memory."""
-    base = {"TESTING": True, "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, "MAIL_BACKEND": "memory"}
-    return {**base, **UNLIMITED, **overrides}
+from tests.support.app import DATABASES, PASSWORD, REAL_LIMITS, Account, make_user, settings
+from tests.support.postgres import Cluster, find_bindir
 
 
 @pytest.fixture(scope="session")
@@ -108,52 +88,6 @@ def outbox(app: Flask) -> list[EmailMessage]:
     return sent
 
 
-def mailed_token(message: EmailMessage) -> str:
-    """The token a password-reset or verification mail carries (FRONTEND_URL unset: on its own line)."""
-    found = re.search(r"^    (\S+)\r?$", message.get_content(), re.MULTILINE)
-    assert found, message.get_content()
-    return found.group(1)
-
-
-@dataclass
-class Account:
-    """A user in the database plus a live login."""
-
-    client: FlaskClient
-    id: str
-    email: str
-    password: str
-    tokens: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return bearer(self.tokens["access_token"])
-
-    def login(self) -> dict[str, Any]:
-        response = self.client.post("/api/v1/auth/login", json={"email": self.email, "password": self.password})
-        assert response.status_code == 200, response.get_json()
-        self.tokens = response.get_json()
-        return self.tokens
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def make_user(app: Flask, **overrides: Any) -> User:
-    """Insert a user straight into the database (password: PASSWORD unless overridden)."""
-    password = overrides.pop("password", PASSWORD)
-    values = {"email": f"user-{uuid.uuid4().hex[:8]}@example.com", "display_name": "Test User", **overrides}
-    with app.app_context():
-        user = User(**values)
-        user.set_password(password)
-        db.session.add(user)
-        db.session.commit()
-        db.session.refresh(user)
-        db.session.expunge(user)
-    return user
-
-
 @pytest.fixture
 def make_account(app: Flask, client: FlaskClient) -> Callable[..., Account]:
     """make_account(role="admin", ...) -> a user who is logged in."""
@@ -178,16 +112,13 @@ def admin(make_account: Callable[..., Account]) -> Account:
     return make_account(role="admin", display_name="Admin")
 
 
-def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    """Assert an RFC 9457 problem response and return its body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = response.get_json()
-    assert body["status"] == status
-    assert {"type", "title", "status", "detail", "code", "request_id"} <= body.keys()
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    if code:
-        assert body["code"] == code, body
-    if status == 401:
-        assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    return body
+@pytest.fixture
+def limited(database_app: Flask) -> Callable[..., Flask]:
+    """limited(**limits) -> an app on the session database with the real default rate limits (or the
+    given ones), and fresh counters."""
+
+    def make(**limits: str) -> Flask:
+        # A new app also gives the limiter fresh in-memory counters.
+        return create_app(settings(DATABASE_URL=database_app.config["DATABASE_URL"], **{**REAL_LIMITS, **limits}))
+
+    return make

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import PASSWORD, Account, assert_problem, bearer, mailed_token
+from tests.support.app import PASSWORD, Account, assert_problem, bearer, mailed_token
 
 AUDIT = "/api/v1/audit-events"
 LOGIN = "/api/v1/auth/login"

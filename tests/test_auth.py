@@ -19,22 +19,12 @@ from app import create_app
 from app.accounts.models import RefreshSession, RevokedToken, User
 from app.core.database import utcnow
 from app.core.extensions import db
-from tests.conftest import PASSWORD, SECRET, Account, assert_problem, bearer, make_user, settings
+from tests.support.app import PASSWORD, SECRET, Account, assert_problem, bearer, claims, make_user, register, settings
 
-REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/users/me"
-
-
-def register(client: FlaskClient, **overrides: Any) -> Any:
-    body = {"email": "ada@example.com", "password": PASSWORD, "display_name": "Ada", **overrides}
-    return client.post(REGISTER, json=body)
-
-
-def claims(token: str) -> dict[str, Any]:
-    return pyjwt.decode(token, options={"verify_signature": False})
 
 
 def forge(payload: dict[str, Any], key: str = SECRET, algorithm: str = "HS256") -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.accounts.models import RefreshSession, RevokedToken, User
 from app.core.database import utcnow
 from app.core.extensions import db
-from tests.conftest import PASSWORD, Account, make_user
+from tests.support.app import PASSWORD, Account, make_user
 
 
 def test_create_admin_prompts_for_the_password(app: Flask, client: FlaskClient) -> None:

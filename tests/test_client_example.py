@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from examples.client import ApiClient, ApiError
-from tests.conftest import DATABASES, PASSWORD
-from tests.live import migrated_app, serve
-from tests.test_hashslots import held
+from tests.support.app import DATABASES, PASSWORD, held
+from tests.support.live import migrated_app, serve
 
 pytestmark = pytest.mark.system  # real servers and processes: the system tier
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.accounts.models import User
 from app.core.extensions import db
-from tests.conftest import PASSWORD
+from tests.support.app import PASSWORD
 
 
 def test_concurrent_duplicate_registrations_give_one_201_and_409s(app: Flask) -> None:

@@ -14,9 +14,8 @@ from flask import Flask
 from app import create_app
 from app.core.config import SETTINGS, ConfigError, database_url
 from app.core.extensions import db
-from tests.conftest import SECRET, settings
+from tests.support.app import ROOT, SECRET, settings
 
-ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = {
     "APP_ENV": "production",
     "SECRET_KEY": SECRET,

@@ -7,7 +7,7 @@ from flask import Flask, session
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.conftest import PASSWORD, assert_problem, make_user, settings
+from tests.support.app import PASSWORD, assert_problem, make_user, settings
 
 
 @pytest.fixture

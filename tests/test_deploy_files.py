@@ -4,9 +4,7 @@ compose file, hadolint accepts the Dockerfile, and the promises that would other
 
 import re
 import runpy
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +12,10 @@ import pytest
 import yaml
 
 from app.core.config import SETTINGS
+from tests.support.app import ROOT
+from tests.support.stack import require
 
 pytestmark = pytest.mark.system  # real servers and processes: the system tier
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def tool(name: str, install: str) -> str:
-    """A command from the venv (pip-installed linters) or PATH; missing is a failure, never a skip."""
-    venv = Path(sys.executable).parent / name
-    path = str(venv) if venv.exists() else shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found: {install}", pytrace=False)
-    return path
 
 
 def run(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -37,7 +26,7 @@ def compose_config(tmp_path: Path, **variables: str) -> subprocess.CompletedProc
     """`docker-compose config -q` with these variables in its --env-file (and nothing from a local .env)."""
     env_file = tmp_path / "compose.env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
-    docker_compose = tool("docker-compose", "apt-get install docker-compose")
+    docker_compose = require("docker-compose", "apt-get install docker-compose")
     return run(docker_compose, "--env-file", str(env_file), "config", "-q", env={"PATH": "/usr/bin:/bin"})
 
 
@@ -64,13 +53,13 @@ def test_compose_refuses_to_start_without_a_secret(tmp_path: Path, missing: str)
 
 
 def test_the_compose_file_matches_the_compose_spec() -> None:
-    check = tool("check-jsonschema", "pip install -r requirements-dev.txt")
+    check = require("check-jsonschema", "pip install -r requirements-dev.txt")
     result = run(check, "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_hadolint_has_nothing_to_say_about_the_dockerfile() -> None:
-    result = run(tool("hadolint", "pip install -r requirements-dev.txt"), "Dockerfile")
+    result = run(require("hadolint", "pip install -r requirements-dev.txt"), "Dockerfile")
     assert (result.returncode, result.stdout) == (0, ""), result.stdout
 
 

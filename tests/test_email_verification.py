@@ -1,5 +1,6 @@
 """Email verification: mailed on register and on email change, single use, optional for login."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -10,20 +11,14 @@ from sqlalchemy import update
 
 from app import create_app
 from app.accounts.models import AccountToken, User
-from app.core.config import SETTINGS
 from app.core.database import utcnow
 from app.core.extensions import db
-from tests.conftest import PASSWORD, Account, assert_problem, mailed_token, make_user, settings
+from tests.support.app import PASSWORD, Account, assert_problem, mailed_token, make_user, register, settings
 
-REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
 VERIFY = "/api/v1/auth/verify-email"
 RESEND = "/api/v1/auth/verify-email/resend"
 ME = "/api/v1/users/me"
-
-
-def register(client: FlaskClient, email: str = "ada@example.com") -> Any:
-    return client.post(REGISTER, json={"email": email, "password": PASSWORD, "display_name": "Ada"})
 
 
 def verify(client: FlaskClient, token: str) -> Any:
@@ -126,9 +121,8 @@ def test_resend_needs_a_login(client: FlaskClient) -> None:
     assert_problem(client.post(RESEND), 401, "missing_token")
 
 
-def test_resend_is_rate_limited_per_user(database_app: Flask, app: Flask) -> None:
-    real = {name: SETTINGS[name].default for name in SETTINGS if name.startswith("RATELIMIT_")}
-    client = create_app(settings(DATABASE_URL=database_app.config["DATABASE_URL"], **real)).test_client()
+def test_resend_is_rate_limited_per_user(limited: Callable[..., Flask], app: Flask) -> None:
+    client = limited().test_client()
     accounts = [Account(client, str(u.id), u.email, PASSWORD) for u in (make_user(app), make_user(app))]
     for account in accounts:
         account.login()

@@ -12,7 +12,7 @@ from app import create_app
 from app.accounts.models import User
 from app.core.extensions import db
 from app.toolkit.markers import public
-from tests.conftest import PASSWORD, Account, assert_problem, settings
+from tests.support.app import PASSWORD, Account, assert_problem, settings
 
 REGISTER = "/api/v1/auth/register"
 

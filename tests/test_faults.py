@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from tests.conftest import PASSWORD
-from tests.loopback import (
+from tests.support.app import PASSWORD, ROOT
+from tests.support.loopback import (
     Gunicorn,
     Load,
     Redis,
@@ -31,10 +31,9 @@ from tests.loopback import (
     start_cluster,
     statuses,
     table_lock,
-    wait_for,
 )
-from tests.postgres import Cluster
-from tests.test_stack import ROOT
+from tests.support.postgres import Cluster
+from tests.support.stack import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(150)]  # real servers: the system tier
 

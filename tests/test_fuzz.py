@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, make_user
-from tests.live import migrated_app, serve
+from tests.support.app import PASSWORD, ROOT, make_user
+from tests.support.live import migrated_app, serve
 
 pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = os.environ.get("FUZZ_EXAMPLES", "20")
 SEED = os.environ.get("FUZZ_SEED", "1")
 

@@ -1,11 +1,8 @@
 """The bound on password hashing: every path that hashes takes a slot, none is free means 503 at once,
 other requests go on, and under gunicorn the workers of one instance share the slots."""
 
-import fcntl
-import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,26 +14,12 @@ from app import create_app
 from app.accounts.models import User
 from app.core.config import ConfigError
 from app.core.extensions import db
-from tests.conftest import DATABASES, PASSWORD, Account, assert_problem, make_user, settings
-from tests.loopback import Load, Redis, gunicorn, migrate, statuses
+from tests.support.app import DATABASES, PASSWORD, Account, assert_problem, held, make_user, settings
+from tests.support.loopback import Load, Redis, gunicorn, migrate, statuses
 
 pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
 LOGIN, REGISTER, ME = "/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/users/me"
-
-
-@contextmanager
-def held(folder: Path, slots: int = 1) -> Iterator[None]:
-    """Take every slot from outside the app, as other workers busy hashing would."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fds = [os.open(folder / f"slot-{n}", os.O_RDWR | os.O_CREAT, 0o600) for n in range(slots)]
-    try:
-        for fd in fds:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        yield
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 def assert_busy(response: object) -> None:

@@ -3,7 +3,6 @@
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -15,10 +14,8 @@ from app import create_app
 from app.core.cli import MIGRATIONS, init_migrations
 from app.core.extensions import db
 from app.health import current_heads, migration_heads
-from tests.conftest import SECRET, assert_problem, settings
-from tests.postgres import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.app import ROOT, SECRET, assert_problem, settings
+from tests.support.postgres import free_port
 
 
 def test_live_and_ready_when_migrated(client: FlaskClient) -> None:

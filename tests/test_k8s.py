@@ -12,10 +12,11 @@ import yaml
 from app import create_app
 from app.core.config import SETTINGS
 from deploy.k8s.render import render
+from tests.support.app import ROOT
 
 pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
-K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
+K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]
 # The oldest Kubernetes minor release the manifests promise to work on.
 KUBERNETES_VERSION = "1.31.0"

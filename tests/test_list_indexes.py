@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, text
 
 from app.core.extensions import db
-from tests.conftest import Account, make_user
+from tests.support.app import Account, make_user
 
 # Query plans are Postgres's: SQLite, the embedded dev default, may scan.
 pytestmark = pytest.mark.parametrize("database_app", ["postgres"], indirect=True)

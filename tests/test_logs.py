@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from app import create_app
 from app.core.config import ConfigError
 from app.core.extensions import db
-from tests.conftest import PASSWORD, SECRET, bearer, make_user, settings
+from tests.support.app import PASSWORD, SECRET, bearer, login, make_user, settings
 
 UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 FIELDS = {"time", "level", "event", "logger", "method", "path", "status", "duration_ms", "user_id", "client_ip"}
@@ -32,10 +31,6 @@ def logged(app: Flask) -> Iterator[Flask]:
 def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     """Every line written to stderr so far; each one must be a JSON object."""
     return [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-
-
-def login(client: FlaskClient, email: str, password: str) -> Any:
-    return client.post("/api/v1/auth/login", json={"email": email, "password": password})
 
 
 def test_each_request_writes_one_access_line_with_its_context(

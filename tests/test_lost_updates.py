@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.accounts.models import User
 from app.core.extensions import db
-from tests.conftest import Account, assert_problem, settings
+from tests.support.app import Account, assert_problem, settings
 
 
 def test_reads_and_writes_carry_a_strong_etag(client: FlaskClient, user: Account) -> None:

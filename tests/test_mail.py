@@ -2,7 +2,6 @@
 
 import logging
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -20,7 +19,8 @@ from flask import Flask
 from app import create_app
 from app.core.config import ConfigError
 from app.core.mail import message, send
-from tests.conftest import PASSWORD, SECRET, assert_problem, mailed_token, make_user, settings
+from tests.support.app import PASSWORD, SECRET, assert_problem, mailed_token, make_user, settings
+from tests.support.postgres import free_port
 
 
 class Inbox:
@@ -40,13 +40,6 @@ class Inbox:
     def wait(self) -> EmailMessage:
         assert self.arrived.wait(10), "no mail arrived"
         return self.mails[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

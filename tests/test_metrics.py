@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.core.extensions import db
-from tests.conftest import settings
+from tests.support.app import settings
 
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 

@@ -19,10 +19,8 @@ from app import create_app
 from app.core.cli import init_migrations
 from app.core.database import exists_on
 from app.core.extensions import db
-from tests.conftest import DATABASES, settings
-from tests.postgres import Cluster
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.app import DATABASES, ROOT, settings
+from tests.support.postgres import Cluster
 
 
 def test_models_and_migrations_agree(app: Flask) -> None:

@@ -26,12 +26,11 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.loopback import Gunicorn, Redis, gunicorn, migrate, sql, wait_for
-from tests.test_stack import (
+from tests.support.app import PASSWORD, sid
+from tests.support.loopback import Gunicorn, Redis, gunicorn, migrate, sql
+from tests.support.stack import (
     Reply,
     assert_nginx_problem,
     nginx_logged,
@@ -39,7 +38,7 @@ from tests.test_stack import (
     send,
     send_json,
     start_nginx,
-    wait_until,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(240)]  # real servers: the system tier
@@ -163,7 +162,7 @@ def shared(new_database: Callable[[str], str], tmp_path_factory: pytest.TempPath
         command, port = start_nginx(directory / "nginx", [server.port for server in stack.instances])
         log = directory / "nginx.log"
         process = exits.enter_context(running(command, log))
-        wait_until(lambda: send(port, "GET", READY).status == 200, "nginx", process, log)
+        wait_for(lambda: send(port, "GET", READY).status == 200, "nginx", process=process, log=log)
         stack.nginx, stack.nginx_log = Target("nginx", port), log
 
         admin = signup(stack.a)
@@ -183,11 +182,6 @@ def stack(shared: Stack) -> Stack:
         if server.process.poll() is not None:
             shared.instances[index] = shared.start(index, server.port)
     return shared
-
-
-def sid(token: str) -> str:
-    """The session id a token carries (read, not verified: the test made the token's session itself)."""
-    return str(jwt.decode(token, options={"verify_signature": False})["sid"])
 
 
 def revoke(

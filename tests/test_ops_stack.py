@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DATABASES
-from tests.loopback import Gunicorn, Redis, gunicorn, migrate, wait_for
-from tests.test_stack import Reply, assert_nginx_problem, running, send, send_json, start_nginx
+from tests.support.app import DATABASES
+from tests.support.loopback import Gunicorn, Redis, gunicorn, migrate
+from tests.support.stack import Reply, assert_nginx_problem, running, send, send_json, start_nginx, wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]  # real servers: the system tier
 
@@ -51,7 +51,7 @@ def ops(new_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFac
             log = directory / "nginx.log"
             with running(nginx, log) as process:
                 wait_for(
-                    lambda: process.poll() is None and send(port, "GET", "/api/v1/health/ready").status == 200, "nginx"
+                    lambda: send(port, "GET", "/api/v1/health/ready").status == 200, "nginx", process=process, log=log
                 )
                 yield Ops(server, port, log)
     finally:

@@ -15,14 +15,12 @@ from sqlalchemy import select, update
 
 from app import create_app
 from app.accounts.models import AccountToken
-from app.core.config import SETTINGS
 from app.core.database import utcnow
 from app.core.extensions import db
-from tests.conftest import PASSWORD, Account, assert_problem, bearer, mailed_token, make_user, settings
+from tests.support.app import PASSWORD, Account, assert_problem, bearer, login, mailed_token, make_user, settings
 
 RESET = "/api/v1/auth/password-reset"
 CONFIRM = "/api/v1/auth/password-reset/confirm"
-LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/users/me"
 NEW_PASSWORD = "a brand new and rather long passphrase"
@@ -39,10 +37,6 @@ def reset_token(client: FlaskClient, outbox: list[EmailMessage], email: str) -> 
 
 def confirm(client: FlaskClient, token: str, password: str = NEW_PASSWORD) -> Any:
     return client.post(CONFIRM, json={"token": token, "new_password": password})
-
-
-def login(client: FlaskClient, email: str, password: str) -> Any:
-    return client.post(LOGIN, json={"email": email, "password": password})
 
 
 def test_known_and_unknown_addresses_get_the_same_answer(
@@ -208,18 +202,11 @@ def test_the_mail_links_to_the_frontend_when_one_is_set(database_app: Flask, app
     assert "https://app.example/reset-password#token=" in text
 
 
-@pytest.fixture
-def limited(database_app: Flask) -> Callable[[], FlaskClient]:
-    """A client of an app with the real default rate limits and fresh counters."""
-    real = {name: SETTINGS[name].default for name in SETTINGS if name.startswith("RATELIMIT_")}
-    return lambda: create_app(settings(DATABASE_URL=database_app.config["DATABASE_URL"], **real)).test_client()
-
-
 @pytest.mark.parametrize("known", [True, False])
 def test_requests_for_one_address_are_limited_from_any_ip(
-    limited: Callable[[], FlaskClient], app: Flask, known: bool
+    limited: Callable[..., Flask], app: Flask, known: bool
 ) -> None:
-    client = limited()
+    client = limited().test_client()
     email = make_user(app).email if known else "nobody@example.com"
     for i in range(3):
         assert request_reset(client, email, environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code == 202
@@ -228,8 +215,8 @@ def test_requests_for_one_address_are_limited_from_any_ip(
     assert request_reset(client, "someone-else@example.com").status_code == 202
 
 
-def test_requests_from_one_ip_are_limited(limited: Callable[[], FlaskClient]) -> None:
-    client = limited()
+def test_requests_from_one_ip_are_limited(limited: Callable[..., Flask]) -> None:
+    client = limited().test_client()
     for i in range(10):
         assert request_reset(client, f"u{i}@example.com").status_code == 202
     assert_problem(request_reset(client, "u99@example.com"), 429, "too_many_requests")

@@ -8,23 +8,9 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 
-from app import create_app
-from app.core.config import SETTINGS
-from tests.conftest import PASSWORD, Account, assert_problem, bearer, make_user, settings
+from tests.support.app import PASSWORD, Account, assert_problem, bearer, make_user
 
 LOGIN = "/api/v1/auth/login"
-REAL_LIMITS = {name: SETTINGS[name].default for name in SETTINGS if name.startswith("RATELIMIT_")}
-
-
-@pytest.fixture
-def limited(database_app: Flask) -> Callable[..., Flask]:
-    """An app on the session database with the real default limits (or the given ones)."""
-
-    def make(**limits: str) -> Flask:
-        # A new app also gives the limiter fresh in-memory counters.
-        return create_app(settings(DATABASE_URL=database_app.config["DATABASE_URL"], **{**REAL_LIMITS, **limits}))
-
-    return make
 
 
 def assert_throttled(response: Any) -> None:

@@ -17,9 +17,9 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from app import create_app
 from app.core.extensions import db
 from app.toolkit.markers import public
-from tests.conftest import PASSWORD, assert_problem, make_user, settings
-from tests.live import migrated_app
-from tests.loopback import Redis
+from tests.support.app import PASSWORD, assert_problem, make_user, settings, timed
+from tests.support.live import migrated_app
+from tests.support.loopback import Redis
 
 
 @contextmanager
@@ -29,12 +29,6 @@ def black_hole() -> Iterator[int]:
         server.bind(("127.0.0.1", 0))
         server.listen(16)
         yield server.getsockname()[1]
-
-
-def timed(call: Callable[[], object]) -> float:
-    started = time.monotonic()
-    call()
-    return time.monotonic() - started
 
 
 def test_postgres_sessions_get_the_configured_timeouts(new_database: Callable[[str], str]) -> None:

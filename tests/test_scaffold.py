@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.app import ROOT
+
 pytestmark = pytest.mark.system  # copies the project and runs pytest in it
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "scaffold-test-secret-" + "0123456789abcdef" * 3
 
 

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.conftest import PASSWORD, SECRET, Account, assert_problem, bearer, settings
+from tests.support.app import PASSWORD, SECRET, Account, assert_problem, bearer, settings
 
 ME = "/api/v1/users/me"
 

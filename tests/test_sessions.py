@@ -5,7 +5,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import jwt as pyjwt
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
@@ -13,17 +12,12 @@ from sqlalchemy import update
 from app.accounts.models import RefreshSession
 from app.core.database import utcnow
 from app.core.extensions import db
-from tests.conftest import Account, assert_problem, bearer
+from tests.support.app import Account, assert_problem, bearer, sid
 
 MY_SESSIONS = "/api/v1/users/me/sessions"
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/users/me"
-
-
-def sid(tokens: dict[str, Any]) -> str:
-    """The session id of a token pair, as the API lists it."""
-    return str(pyjwt.decode(tokens["access_token"], options={"verify_signature": False})["sid"])
 
 
 def log_in_again(client: FlaskClient, account: Account, user_agent: str) -> dict[str, Any]:

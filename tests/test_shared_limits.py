@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from app.core.config import SETTINGS
-from tests.conftest import DATABASES, PASSWORD
-from tests.loopback import Redis, gunicorn, migrate
+from tests.support.app import DATABASES, PASSWORD
+from tests.support.loopback import Redis, gunicorn, migrate
 
 pytestmark = pytest.mark.system  # real servers and processes: the system tier
 

@@ -3,19 +3,12 @@
 plus what nginx itself must do. Ports are picked at run time; everything is stopped by PID."""
 
 import gzip
-import http.client
 import json
-import os
 import re
-import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,174 +16,25 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.core.config import SETTINGS, database_url
-from tests import stack_flow
-from tests.conftest import DATABASES
-from tests.postgres import free_port
+from app.core.config import database_url
+from tests.support import stack_flow
+from tests.support.app import DATABASES, ROOT
+from tests.support.postgres import free_port
+from tests.support.stack import (
+    Reply,
+    app_env,
+    assert_nginx_problem,
+    nginx_binary,
+    nginx_logged,
+    running,
+    send,
+    start_nginx,
+    wait_for,
+)
 
 pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
-ROOT = Path(__file__).resolve().parent.parent
 SECURITY_HEADERS = ["X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"]
-
-# What the official image's and Debian's nginx.conf put around a conf.d file (Debian's sets gzip on
-# at this level too, so a repeat in nginx.conf would be caught here). Temp paths go to the prefix.
-MAIN_CONF = """\
-{user}
-daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log stderr;
-events {{ worker_connections 64; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    gzip on;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    include {dir}/site.conf;
-}}
-"""
-
-
-def nginx_binary() -> str:
-    path = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-    if path is None:
-        pytest.fail(
-            "nginx not found: these tests run the project's nginx.conf for real (Debian: apt-get install nginx)",
-            pytrace=False,
-        )
-    return path
-
-
-def render_nginx(directory: Path, upstream_port: int | Sequence[int], listen_port: int) -> Path:
-    """nginx.conf with loopback ports instead of compose's, inside a main config; returns the main config.
-
-    Several upstream ports become one upstream group that nginx balances round robin, as it does over
-    the addresses of a scaled compose service (`docker compose up --scale app=3`).
-    """
-    site = (ROOT / "nginx.conf").read_text()
-    upstream = f"http://127.0.0.1:{upstream_port};"
-    if not isinstance(upstream_port, int):
-        servers = "".join(f"    server 127.0.0.1:{port};\n" for port in upstream_port)
-        site = f"upstream app_instances {{\n{servers}}}\n" + site
-        upstream = "http://app_instances;"  # proxy_pass through a variable finds a group by its name
-    for old, new in [
-        ("http://app:8000;", upstream),
-        ("listen 80 default_server;", f"listen 127.0.0.1:{listen_port} default_server;"),
-    ]:
-        assert site.count(old) == 1, f"nginx.conf no longer has exactly one {old!r}; update render_nginx"
-        site = site.replace(old, new)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "site.conf").write_text(site)
-    # As root the workers would switch to `nobody`, who cannot enter a private temp dir.
-    user = "user root;" if os.geteuid() == 0 else ""
-    main = directory / "nginx.conf"
-    main.write_text(MAIN_CONF.format(user=user, dir=directory))
-    return main
-
-
-@contextmanager
-def running(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server in the foreground of a child process; stop that PID (and only it) afterwards."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def start_nginx(directory: Path, upstream_port: int | Sequence[int]) -> tuple[list[str], int]:
-    port = free_port()
-    main = render_nginx(directory, upstream_port, port)
-    return [nginx_binary(), "-p", str(directory), "-c", str(main), "-e", "stderr"], port
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def send(
-    port: int,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    source: str = "",
-    timeout: float = 30,
-) -> Reply:
-    """One request to 127.0.0.1:port, optionally from another loopback address."""
-    connection = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None
-    )
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read())
-    finally:
-        connection.close()
-
-
-def send_json(
-    port: int,
-    method: str,
-    path: str,
-    body: Any = None,
-    token: str | None = None,
-    headers: dict[str, str] | None = None,
-    source: str = "",
-    timeout: float = 30,
-) -> Reply:
-    """send() with a JSON body and a bearer token, as an API client sends them."""
-    headers = dict(headers or {})
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None
-    if body is not None:
-        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-    return send(port, method, path, body=data, headers=headers, source=source, timeout=timeout)
-
-
-def wait_until(condition: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{what}: the process exited ({process.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if condition():
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
-
-
-def assert_nginx_problem(reply: Reply, status: int) -> dict[str, Any]:
-    """An error nginx made itself: problem+json with the usual fields and headers, no version leaked."""
-    assert reply.status == status, reply.body
-    assert reply.headers["Content-Type"] == "application/problem+json"
-    body: dict[str, Any] = reply.json()
-    assert body["status"] == status and body["title"] and body["detail"] and body["code"]
-    assert body["request_id"] == reply.headers["X-Request-ID"]
-    assert reply.headers["X-Content-Type-Options"] == "nosniff"
-    assert reply.headers["Server"] == "nginx"
-    return body
 
 
 @dataclass
@@ -209,32 +53,6 @@ class Stack:
 
     def logged(self, request_id: str) -> str:
         return nginx_logged(self.access_log, request_id)
-
-
-def nginx_logged(access_log: Path, request_id: str) -> str:
-    """nginx's access log line for a request id (written when nginx finishes, maybe after the reply)."""
-    deadline = time.monotonic() + 5
-    while True:
-        lines = [line for line in access_log.read_text().splitlines() if f"rid={request_id} " in line]
-        if lines or time.monotonic() > deadline:
-            assert len(lines) == 1, lines
-            return lines[0]
-        time.sleep(0.1)
-
-
-def app_env(database: str, port: int) -> dict[str, str]:
-    """Production settings behind one proxy; every app setting explicit, so a developer's .env cannot leak in."""
-    settings = {name: setting.default for name, setting in SETTINGS.items()}
-    settings.update(
-        APP_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(48),
-        JWT_SECRET_KEY=secrets.token_urlsafe(48),
-        DATABASE_URL=database,
-        PROXY_HOPS="1",
-        DOCS_ENABLED="true",
-    )
-    # One worker: per-process rate-limit counters (memory://) are refused in production otherwise.
-    return {**os.environ, **settings, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -256,13 +74,18 @@ def stack(new_database: Callable[[str], str], tmp_path_factory: pytest.TempPathF
         running(nginx, directory / "nginx.log") as nginx_process,
     ):
         stack = Stack(nginx_port, app_port, database, directory / "nginx.log")
-        wait_until(
+        wait_for(
             lambda: send(app_port, "GET", "/api/v1/health/ready").status == 200,
             "gunicorn",
-            app_process,
-            directory / "gunicorn.log",
+            process=app_process,
+            log=directory / "gunicorn.log",
         )
-        wait_until(lambda: stack.get("/api/v1/health/ready").status == 200, "nginx", nginx_process, stack.access_log)
+        wait_for(
+            lambda: stack.get("/api/v1/health/ready").status == 200,
+            "nginx",
+            process=nginx_process,
+            log=stack.access_log,
+        )
         yield stack
 
 
@@ -336,7 +159,7 @@ def test_nginx_refuses_trace_as_problem_json(stack: Stack) -> None:
 def test_upstream_down_gets_502_problem_json(tmp_path: Path) -> None:
     nginx, port = start_nginx(tmp_path, upstream_port=free_port())  # nothing listens there
     with running(nginx, tmp_path / "nginx.log") as process:
-        wait_until(lambda: send(port, "GET", "/").status == 502, "nginx", process, tmp_path / "nginx.log")
+        wait_for(lambda: send(port, "GET", "/").status == 502, "nginx", process=process, log=tmp_path / "nginx.log")
         reply = send(port, "GET", "/api/v1/health/ready")
     assert_nginx_problem(reply, 502)
     assert reply.headers["Retry-After"] == "5"

@@ -14,8 +14,8 @@ from flask import Flask
 from playwright.sync_api import Browser as PlaywrightBrowser
 from playwright.sync_api import ConsoleMessage, Page, Request, sync_playwright
 
-from tests.conftest import PASSWORD, make_user
-from tests.live import migrated_app, serve
+from tests.support.app import PASSWORD, make_user
+from tests.support.live import migrated_app, serve
 
 pytestmark = pytest.mark.system  # real servers and processes: the system tier
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.accounts.models import RefreshSession, User
 from app.core.extensions import db
-from tests.conftest import PASSWORD, Account, assert_problem, make_user
+from tests.support.app import PASSWORD, Account, assert_problem, make_user
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"

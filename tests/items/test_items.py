@@ -5,7 +5,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from tests.conftest import Account, assert_problem
+from tests.support.app import Account, assert_problem
 
 ITEMS = "/api/v1/items"
 

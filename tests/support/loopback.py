@@ -2,12 +2,11 @@
 stop and start), redis-server, gunicorn from the venv, and a bounded load of concurrent requests.
 
 Ports are picked at run time; every process is started here and stopped by its PID, failures too.
-The request and process helpers of tests/test_stack.py (nginx, `running`, `send`) are reused.
+The process and request helpers are those of tests/support/stack.py (`running`, `send_json`, `wait_for`).
 """
 
 import http.client
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,34 +28,9 @@ from flask_migrate import upgrade
 from app import create_app
 from app.core.cli import init_migrations
 from app.core.extensions import db
-from tests.conftest import PASSWORD, UNLIMITED, settings
-from tests.postgres import Cluster, find_bindir, free_port
-from tests.test_stack import Reply, app_env, running, send_json
-
-WAIT = 30  # seconds: the longest any helper here waits for something to happen
-
-
-def require(tool: str, package: str) -> str:
-    """The path of a tool the loopback tests run for real; fail (never skip) when it is missing."""
-    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/usr/local/sbin:/usr/bin")
-    if path is None:
-        pytest.fail(
-            f"{tool} not found: the fault tests run it for real (Debian: apt-get install {package})", pytrace=False
-        )
-    return path
-
-
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = WAIT) -> float:
-    """Poll until condition() holds; return how long it took, or fail after `seconds`."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        try:
-            if condition():
-                return time.monotonic() - started
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {seconds}s waiting for {what}")
+from tests.support.app import PASSWORD, UNLIMITED, settings
+from tests.support.postgres import Cluster, find_bindir, free_port
+from tests.support.stack import WAIT, Reply, app_env, require, running, send_json, wait_for
 
 
 def start_cluster() -> Cluster:
@@ -118,7 +92,7 @@ class Redis:
     """redis-server on a free loopback port, without persistence; kill() is the fault."""
 
     def __init__(self, directory: Path) -> None:
-        self.binary = require("redis-server", "redis-server")
+        self.binary = require("redis-server", "Debian: apt-get install redis-server")
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -240,13 +214,7 @@ def gunicorn(
     with running(command, log, env) as process:
         server = Gunicorn(process, port, log, env)
         path = "/api/v1/health/ready" if wait_ready else "/api/v1/health/live"
-
-        def answers() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited ({process.returncode}):\n{log.read_text()[-3000:]}")
-            return server.request("GET", path).status == 200
-
-        wait_for(answers, f"gunicorn {path}")
+        wait_for(lambda: server.request("GET", path).status == 200, f"gunicorn {path}", process=process, log=log)
         expected = int(env["WEB_CONCURRENCY"])
         wait_for(lambda: len(server.workers()) == expected, f"{expected} gunicorn workers")
         yield server

@@ -21,6 +21,7 @@ def find_bindir() -> Path | None:
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on now, for any server a test starts."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

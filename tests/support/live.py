@@ -12,7 +12,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.core.cli import init_migrations
 from app.core.extensions import db
-from tests.conftest import settings
+from tests.support.app import settings
 
 
 @contextmanager

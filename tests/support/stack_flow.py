@@ -1,7 +1,7 @@
 """The user's request flow against a running stack, through nginx; stdlib only.
 
 Shared by tests/test_stack.py (loopback processes) and scripts/compose-smoke (the real compose stack):
-    python3 -m tests.stack_flow full|login BASE_URL EMAIL
+    python3 -m tests.support.stack_flow full|login BASE_URL EMAIL
 """
 
 import json
