@@ -21,7 +21,7 @@ test-fast: $(VENV)/.installed  ## The in-process tests only (no nginx, gunicorn,
 	scripts/provision fast -- $(BIN)/pytest -m "not system"
 
 fuzz: $(VENV)/.installed  ## Schemathesis with many more examples than the suite runs (FUZZ_EXAMPLES, FUZZ_SEED)
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} TEST_DATABASES=sqlite $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} TEST_DATABASES=sqlite $(BIN)/pytest tests/system/test_fuzz.py -p no:cacheprovider
 
 lint: $(VENV)/.installed  ## ruff, mypy, and the CI workflow, Dependabot and pre-commit configs
 	$(BIN)/ruff check app tests migrations typings bench deploy examples wsgi.py gunicorn.conf.py

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/test_fuzz.py (loaded through SCHEMATHESIS_HOOKS)."""
+"""Schemathesis hooks for tests/system/test_fuzz.py and `make fuzz` (schemathesis.toml names this module)."""
 
 from typing import Any
 

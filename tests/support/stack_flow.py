@@ -1,6 +1,6 @@
 """The user's request flow against a running stack, through nginx; stdlib only.
 
-Shared by tests/test_stack.py (loopback processes) and scripts/compose-smoke (the real compose stack):
+Shared by tests/system/test_stack.py (loopback processes) and scripts/compose-smoke (the real compose stack):
     python3 -m tests.support.stack_flow full|login BASE_URL EMAIL
 """
 

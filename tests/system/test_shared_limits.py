@@ -4,13 +4,9 @@ share one Redis count as one. With memory:// each of the four workers would coun
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from app.core.config import SETTINGS
 from tests.support.app import DATABASES, PASSWORD
 from tests.support.loopback import Redis, gunicorn, migrate
-
-pytestmark = pytest.mark.system  # real servers and processes: the system tier
 
 LOGIN = "/api/v1/auth/login"
 

@@ -32,8 +32,6 @@ from tests.support.stack import (
     wait_for,
 )
 
-pytestmark = pytest.mark.system  # real servers and processes: the system tier
-
 SECURITY_HEADERS = ["X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"]
 
 

@@ -35,7 +35,7 @@ from tests.support.loopback import (
 from tests.support.postgres import Cluster
 from tests.support.stack import wait_for
 
-pytestmark = [pytest.mark.system, pytest.mark.timeout(150)]  # real servers: the system tier
+pytestmark = pytest.mark.timeout(150)  # a bound on each test, should a wait in it ever hang
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +53,6 @@ def up(cluster: Cluster) -> Iterator[Cluster]:
     yield cluster
     if not cluster.is_running():
         cluster.start_server()
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[Redis]:
-    server = Redis(tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def me(token: str) -> tuple[str, tuple[str, str, None, str]]:
@@ -249,7 +239,7 @@ def test_redis_down_keeps_revocation_and_login_working(up: Cluster, redis: Redis
 def test_a_killed_worker_is_replaced_and_costs_at_most_its_request(up: Cluster, redis: Redis, tmp_path: Path) -> None:
     """FAULT-05: kill -9 one of three sync workers under load: at most its one in-flight request fails,
     and gunicorn starts a new worker. (nginx's 502 problem+json with no upstream left is
-    tests/test_stack.py::test_upstream_down_gets_502_problem_json.)"""
+    tests/system/test_stack.py::test_upstream_down_gets_502_problem_json.)"""
     database = migrated_database(up)
     with gunicorn(tmp_path, database, WEB_CONCURRENCY="3", RATELIMIT_STORAGE_URI=redis.url) as server:
         token = server.register()["access_token"]

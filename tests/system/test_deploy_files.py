@@ -15,8 +15,6 @@ from app.core.config import SETTINGS
 from tests.support.app import ROOT
 from tests.support.stack import require
 
-pytestmark = pytest.mark.system  # real servers and processes: the system tier
-
 
 def run(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

@@ -14,8 +14,6 @@ from app.core.config import SETTINGS
 from deploy.k8s.render import render
 from tests.support.app import ROOT
 
-pytestmark = pytest.mark.system  # real servers and processes: the system tier
-
 K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]
 # The oldest Kubernetes minor release the manifests promise to work on.

@@ -1,5 +1,6 @@
-"""A database or Redis that is down, slow or saturated costs a request a bounded wait and a 503
-problem+json with Retry-After, never a 500 or a hang (in-process; the loopback stack: test_faults.py)."""
+"""A database that is down, slow or saturated costs a request a bounded wait and a 503 problem+json with
+Retry-After, never a 500 or a hang (in-process; Redis: tests/system/test_redis_readiness.py; the loopback
+stack: tests/system/test_faults.py)."""
 
 import socket
 import sqlite3
@@ -19,7 +20,6 @@ from app.core.extensions import db
 from app.toolkit.markers import public
 from tests.support.app import PASSWORD, assert_problem, make_user, settings, timed
 from tests.support.live import migrated_app
-from tests.support.loopback import Redis
 
 
 @contextmanager
@@ -112,22 +112,6 @@ def test_a_locked_sqlite_database_is_503_after_the_busy_timeout(tmp_path: Path) 
         assert_problem(response, 503, "database_timeout")
         assert 4 < waited < 8  # SQLite's busy_timeout (5 s) first: a short lock is simply waited out
         assert app.test_client().post("/api/v1/auth/register", json=account).status_code == 201
-
-
-@pytest.mark.system
-def test_readiness_checks_redis_when_it_keeps_the_rate_limits(database_app: Flask, tmp_path: Path) -> None:
-    redis = Redis(tmp_path / "redis")
-    redis.start()
-    try:
-        url = database_app.config["DATABASE_URL"]
-        client = create_app(settings(DATABASE_URL=url, RATELIMIT_STORAGE_URI=redis.url)).test_client()
-        assert client.get("/api/v1/health/ready").status_code == 200
-        redis.kill()
-        assert timed(lambda: assert_problem(client.get("/api/v1/health/ready"), 503, "redis_unavailable")) < 2
-        redis.start()
-        assert client.get("/api/v1/health/ready").status_code == 200
-    finally:
-        redis.stop()
 
 
 def test_outages_are_503_but_faulty_queries_stay_500(database_app: Flask) -> None:

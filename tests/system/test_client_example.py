@@ -15,8 +15,6 @@ from examples.client import ApiClient, ApiError
 from tests.support.app import DATABASES, PASSWORD, held
 from tests.support.live import migrated_app, serve
 
-pytestmark = pytest.mark.system  # real servers and processes: the system tier
-
 
 @pytest.fixture(scope="module", params=DATABASES)
 def base_url(request: pytest.FixtureRequest, new_database: Callable[[str], str]) -> Iterator[str]:

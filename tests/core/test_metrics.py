@@ -1,5 +1,5 @@
 """/metrics in the Prometheus text format: requests by endpoint and status, latency, the database pool.
-(Summed over several gunicorn workers, and hidden by nginx: tests/test_ops_stack.py.)"""
+(Summed over several gunicorn workers, and hidden by nginx: tests/system/test_ops_stack.py.)"""
 
 import re
 import uuid

@@ -17,8 +17,6 @@ from playwright.sync_api import ConsoleMessage, Page, Request, sync_playwright
 from tests.support.app import PASSWORD, make_user
 from tests.support.live import migrated_app, serve
 
-pytestmark = pytest.mark.system  # real servers and processes: the system tier
-
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

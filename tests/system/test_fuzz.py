@@ -16,8 +16,6 @@ import pytest
 from tests.support.app import PASSWORD, ROOT, make_user
 from tests.support.live import migrated_app, serve
 
-pytestmark = pytest.mark.system  # real servers and processes: the system tier
-
 EXAMPLES = os.environ.get("FUZZ_EXAMPLES", "20")
 SEED = os.environ.get("FUZZ_SEED", "1")
 

@@ -17,8 +17,6 @@ from app.core.extensions import db
 from tests.support.app import DATABASES, PASSWORD, Account, assert_problem, held, make_user, settings
 from tests.support.loopback import Load, Redis, gunicorn, migrate, statuses
 
-pytestmark = pytest.mark.system  # real servers and processes: the system tier
-
 LOGIN, REGISTER, ME = "/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/users/me"
 
 
@@ -85,14 +83,6 @@ def test_a_negative_bound_is_refused() -> None:
 
 
 # --- under gunicorn: two sync workers, one slot (the default), shared ------------------------
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[Redis]:
-    server = Redis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_gunicorn_workers_share_the_slots(new_database: Callable[[str], str], redis: Redis, tmp_path: Path) -> None:

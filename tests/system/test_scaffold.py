@@ -7,11 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support.app import ROOT
-
-pytestmark = pytest.mark.system  # copies the project and runs pytest in it
 
 SECRET = "scaffold-test-secret-" + "0123456789abcdef" * 3
 
@@ -52,7 +48,7 @@ def test_new_resource_migrates_and_its_tests_pass(tmp_path: Path) -> None:
     migrations = list((project / "migrations" / "versions").glob("*_add_notes.py"))
     assert len(migrations) == 1 and "create_table('notes'" in migrations[0].read_text()
     output = run(
-        project, "pytest", "-q", "-p", "no:cacheprovider", "tests/notes", "tests/items", "tests/test_migrations.py"
+        project, "pytest", "-q", "-p", "no:cacheprovider", "tests/notes", "tests/items", "tests/core/test_migrations.py"
     )
     assert " passed" in output and "failed" not in output
 
