@@ -675,7 +675,7 @@ def main() -> None:
         print("CPU = gunicorn master + workers; PG = Postgres server processes; RSS = peak per worker.\n")
         print(report)
         print("\n" + hashing(rounds))
-        print("\nTargets (issue 7):")
+        print("\nTargets:")
         print("\n".join(checks))
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(

@@ -1,7 +1,8 @@
-"""Faults on the loopback stack (catalogue FAULT-01..08): Postgres, Redis and gunicorn workers fail for
-real under gunicorn, and the API answers 503 problem+json with Retry-After, recovers by itself, and
-loses nothing. Postgres is the subject here, so these run on their own cluster whatever
-TEST_DATABASES says. Every wait is bounded; only processes started here are stopped, by PID."""
+"""Faults on the loopback stack (the table "When something goes away" in docs/operations.md): Postgres,
+Redis and gunicorn workers fail for real under gunicorn, and the API answers 503 problem+json with
+Retry-After, recovers by itself, and loses nothing. Postgres is the subject here, so these run on their
+own cluster whatever TEST_DATABASES says. Every wait is bounded; only processes started here are stopped,
+by PID."""
 
 import os
 import secrets
@@ -67,7 +68,7 @@ def no_worker_restarts(server: Gunicorn, workers: set[int]) -> None:
 
 
 def test_postgres_down_at_start_then_up(up: Cluster, redis: Redis, tmp_path: Path) -> None:
-    """FAULT-01: the app starts without its database, says so, never hangs, and recovers by itself."""
+    """The app starts without its database, says so, never hangs, and recovers by itself."""
     database = migrated_database(up)
     up.stop_server()
     with gunicorn(tmp_path, database, wait_ready=False, RATELIMIT_STORAGE_URI=redis.url) as server:
@@ -103,7 +104,7 @@ def test_postgres_down_at_start_then_up(up: Cluster, redis: Redis, tmp_path: Pat
 
 
 def test_postgres_restart_under_load_gives_503s_then_recovers(up: Cluster, redis: Redis, tmp_path: Path) -> None:
-    """FAULT-02: only 503s while Postgres is down, the first request after it is back succeeds
+    """Only 503s while Postgres is down, the first request after it is back succeeds
     (pool_pre_ping), and killed backends cost nothing; the same workers throughout."""
     database = migrated_database(up)
     with gunicorn(tmp_path, database, WEB_CONCURRENCY="4", RATELIMIT_STORAGE_URI=redis.url) as server:
@@ -139,7 +140,7 @@ def test_postgres_restart_under_load_gives_503s_then_recovers(up: Cluster, redis
 def test_a_table_lock_gives_503s_within_the_timeouts_not_worker_timeouts(
     up: Cluster, redis: Redis, tmp_path: Path
 ) -> None:
-    """FAULT-03: with `users` locked for 20 s, requests get 503 within lock_timeout (sync workers),
+    """With `users` locked for 20 s, requests get 503 within lock_timeout (sync workers),
     statement_timeout and pool_timeout (threaded workers, one pooled connection); gunicorn's 10 s
     timeout never fires; everything answers again once the lock is gone."""
     database = migrated_database(up)
@@ -195,7 +196,7 @@ def test_a_table_lock_gives_503s_within_the_timeouts_not_worker_timeouts(
 
 
 def test_redis_down_keeps_revocation_and_login_working(up: Cluster, redis: Redis, tmp_path: Path) -> None:
-    """FAULT-04: revocation lives in the database, so a revoked token stays refused without Redis;
+    """Revocation lives in the database, so a revoked token stays refused without Redis;
     login keeps working and limited, per process (Flask-Limiter's in-memory fallback); readiness says
     Redis is gone, and everything recovers without a restart."""
     database = migrated_database(up)
@@ -237,7 +238,7 @@ def test_redis_down_keeps_revocation_and_login_working(up: Cluster, redis: Redis
 
 
 def test_a_killed_worker_is_replaced_and_costs_at_most_its_request(up: Cluster, redis: Redis, tmp_path: Path) -> None:
-    """FAULT-05: kill -9 one of three sync workers under load: at most its one in-flight request fails,
+    """`kill -9` one of three sync workers under load: at most its one in-flight request fails,
     and gunicorn starts a new worker. (nginx's 502 problem+json with no upstream left is
     tests/system/test_stack.py::test_upstream_down_gets_502_problem_json.)"""
     database = migrated_database(up)
@@ -260,7 +261,7 @@ def test_a_killed_worker_is_replaced_and_costs_at_most_its_request(up: Cluster, 
 
 
 def test_sigterm_lets_the_request_in_flight_finish(up: Cluster, redis: Redis, tmp_path: Path) -> None:
-    """FAULT-07: SIGTERM to the master while a request waits on a lock: that request still gets its 200,
+    """SIGTERM to the master while a request waits on a lock: that request still gets its 200,
     and the master exits 0 within the graceful timeout."""
     database = migrated_database(up)
     with gunicorn(
@@ -313,7 +314,7 @@ def versions(database: str) -> list[str]:
 
 
 def test_a_migration_failing_halfway_leaves_the_previous_revision(up: Cluster, tmp_path: Path) -> None:
-    """FAULT-08, first half: transactional DDL on Postgres; the half-made table is rolled back too."""
+    """Transactional DDL on Postgres; the half-made table is rolled back too."""
     database = migrated_database(up)
     before = versions(database)
     failing = (
@@ -334,7 +335,7 @@ def test_a_migration_failing_halfway_leaves_the_previous_revision(up: Cluster, t
 
 
 def test_two_migrators_at_once_both_succeed_and_apply_once(up: Cluster, tmp_path: Path) -> None:
-    """FAULT-08, second half: two `flask db upgrade` started together on an empty database serialise on
+    """Two `flask db upgrade` started together on an empty database serialise on
     the advisory lock in migrations/env.py; a slow extra revision makes sure they overlap."""
     database = up.create_database(f"m_{uuid.uuid4().hex[:12]}")
     slow = (

@@ -1,4 +1,4 @@
-"""The app scaled out (issue 7): three instances (gunicorn, two sync workers each) behind one nginx
+"""The app scaled out: three instances (gunicorn, two sync workers each) behind one nginx
 upstream, sharing one Postgres and one Redis. Whichever instance a request reaches, a revoked token
 stays revoked, a rate limit counts once, a replayed refresh token ends its session everywhere, and an
 instance killed mid-load loses no write it acknowledged.

@@ -59,7 +59,7 @@ def ops(new_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFac
 
 
 def test_no_password_or_token_reaches_any_log(ops: Ops) -> None:
-    """ERR-05 with canaries: a failed and a successful login, a refresh, tokens in the query string."""
+    """Canaries in a failed and a successful login, a refresh, tokens in the query string."""
     password, wrong, in_query = (f"canary-{name}-{uuid.uuid4().hex}" for name in ("password", "wrong", "query"))
     email = f"canary-{uuid.uuid4().hex[:8]}@example.com"
     assert (
