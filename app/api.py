@@ -1,6 +1,11 @@
 """The API: the restx Api, and the one list of namespaces it serves, in the order the docs show them."""
 
-from flask import Flask, render_template
+import json
+from importlib.resources import files
+from typing import Any
+
+import click
+from flask import Blueprint, Flask, current_app, jsonify, render_template, url_for
 from flask_restx import Api
 
 from app import health
@@ -8,6 +13,7 @@ from app.accounts import auth, recovery, sessions, users
 from app.audit import routes as audit
 from app.items import routes as items
 from app.toolkit.declare import document
+from app.toolkit.openapi import openapi_document
 
 # One line per feature; a new resource adds its own. The order is Swagger UI's tag order.
 NAMESPACES = [auth.ns, recovery.ns, users.ns, sessions.ns, items.ns, audit.ns, health.ns]
@@ -27,7 +33,7 @@ api = ProblemApi(
     version="1.0",
     description="JSON API with JWT auth. Log in with POST /auth/login; the UI then sends the token.",
     prefix="/api/v1",
-    doc="/swagger",
+    doc=False,  # Swagger UI 5 below: restx bundles Swagger UI 4, which cannot show OpenAPI 3.1
     authorizations={
         "Bearer": {
             "type": "apiKey",
@@ -43,11 +49,37 @@ for namespace in NAMESPACES:
 document(api)
 
 
-@api.documentation
+# Swagger UI and the OpenAPI 3.1 document; the Swagger 2.0 one stays at /api/v1/swagger.json for older tools.
+docs = Blueprint(
+    "docs",
+    __name__,
+    static_folder=str(files("flask_swagger_ui") / "dist"),
+    static_url_path="/swagger/ui",
+)
+
+
+@docs.get(f"{api.prefix}/openapi.json")
+def openapi() -> Any:
+    """The OpenAPI 3.1 document, written once per process from the declarations."""
+    if "openapi" not in current_app.extensions:
+        current_app.extensions["openapi"] = openapi_document(api, current_app)
+    return jsonify(current_app.extensions["openapi"])
+
+
+@docs.get("/swagger")
 def swagger_ui() -> str:
-    """Swagger UI with the bundled assets, plus the login-to-authorise glue in static/swagger-auth.js."""
-    return render_template("swagger.html", title=api.title, specs_url=api.specs_url)
+    """Swagger UI on the OpenAPI 3.1 document, with the login-to-authorise glue in static/swagger-auth.js."""
+    return render_template("swagger.html", title=current_app.config["APP_NAME"], spec_url=url_for("docs.openapi"))
+
+
+@click.command("openapi")
+def print_openapi() -> None:
+    """Print the OpenAPI 3.1 document that /api/v1/openapi.json serves (make clients writes it to clients/)."""
+    click.echo(json.dumps(openapi_document(api, current_app), indent=2))
 
 
 def init_app(app: Flask) -> None:
+    app.cli.add_command(print_openapi)
     api.init_app(app, add_specs=app.config["DOCS_ENABLED"], title=app.config["APP_NAME"])
+    if app.config["DOCS_ENABLED"]:
+        app.register_blueprint(docs)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.cli import MIGRATIONS
 from app.core.extensions import db
-from app.toolkit import ApiError, Namespace, Resource, errors, exempt, public, response
+from app.toolkit import ApiError, Namespace, Resource, errors, exempt, operation, public, response
 
 ns = Namespace("health", description="Probes for load balancers and orchestrators")
 
@@ -60,6 +60,7 @@ def redis_answers(uri: str) -> bool:
 
 @ns.route("/live")
 class Live(Resource):
+    @operation("checkLive")
     @public
     @exempt
     @response(HealthSchema, description="The process is up")
@@ -70,6 +71,7 @@ class Live(Resource):
 
 @ns.route("/ready")
 class Ready(Resource):
+    @operation("checkReady")
     @public
     @exempt
     @response(HealthSchema, description="Ready to serve")

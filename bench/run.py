@@ -263,7 +263,8 @@ def prepare_database(cluster: Cluster, name: str, users: int, redis_url: str, lo
 
 
 def deep_cursor(url: str, sort: str = "created_at", where: str = "TRUE") -> str:
-    """The app's own cursor for the row 90% into a sort order (default: created_at, id) of the rows `where` keeps."""
+    """The app's own cursor for the row 90% into a sort order (default: created_at, id; "-email" is by email,
+    descending) of the rows `where` keeps."""
     direction = "DESC" if sort.startswith("-") else "ASC"
     column = {"created_at": "created_at", "email": "email"}[sort.lstrip("-")]
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
@@ -288,17 +289,17 @@ LIST_FILTERS: list[tuple[dict[str, str], str]] = [
     ({"email": "user4242"}, "strpos(email, 'user4242') > 0"),
     ({"name": "User 4242"}, "strpos(lower(display_name), 'user 4242') > 0"),
 ]
-SORTS = ("created_at", "-created_at", "email", "-email")
+SORTS = [(sort, order) for sort in ("created_at", "email") for order in ("asc", "desc")]
 
 
 def list_probes(url: str) -> list[list[Any]]:
     """GET /users with every filter and every sort the schema allows, on the first page and 90% deep."""
     probes: list[list[Any]] = []
     for params, where in LIST_FILTERS:
-        for sort in SORTS:
-            label = ", ".join([*(f"{name}={value}" for name, value in params.items()), f"sort={sort}"])
-            first = {**params, "sort": sort}
-            deep = {**first, "cursor": deep_cursor(url, sort, where)}
+        for sort, order in SORTS:
+            label = ", ".join([*(f"{name}={value}" for name, value in params.items()), f"sort={sort} {order}"])
+            first = {**params, "sort": sort, "order": order}
+            deep = {**first, "cursor": deep_cursor(url, ("-" if order == "desc" else "") + sort, where)}
             probes.append([f"{label}, first page", "GET", f"/api/v1/users?{urlencode(first)}", None, "admin"])
             probes.append([f"{label}, deep page", "GET", f"/api/v1/users?{urlencode(deep)}", None, "admin"])
     return probes
@@ -624,7 +625,7 @@ def main() -> None:
             ["filter name substring", "GET", "/api/v1/users?name=User%204242", None, "admin"],
             ["sort email", "GET", "/api/v1/users?sort=email", None, "admin"],
             ["sort email, deep page", "GET", f"/api/v1/users?sort=email&cursor={by_email}", None, "admin"],
-            ["sort -created_at", "GET", "/api/v1/users?sort=-created_at", None, "admin"],
+            ["sort created_at desc", "GET", "/api/v1/users?order=desc", None, "admin"],
         ]
         matrix = list_probes(urls["app"])
         probed = probe(cluster, envs["app"], redis, probes + matrix, logs)

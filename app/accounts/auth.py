@@ -23,7 +23,19 @@ from app.core.extensions import db
 from app.core.hashing import hashing_slot, spend_one_hash
 from app.core.logs import security_event
 from app.core.ratelimit import limit
-from app.toolkit import ApiError, Namespace, Resource, body, created, current_user, errors, public, response
+from app.toolkit import (
+    ApiError,
+    Namespace,
+    Resource,
+    body,
+    created,
+    current_user,
+    errors,
+    operation,
+    public,
+    refresh_token,
+    response,
+)
 from app.toolkit.identity import authenticate, token_claims
 
 ns = Namespace("auth", description="Accounts and tokens")
@@ -70,6 +82,7 @@ def signed_out() -> Response:
 
 @ns.route("/register")
 class Register(Resource):
+    @operation("register")
     @public
     @body(RegisterSchema)
     @response(UserSchema, 201, "Account created", etag=True)
@@ -90,6 +103,7 @@ def login_failed(email: str, user: User | None, status: int, code: str, detail: 
 
 @ns.route("/login")
 class Login(Resource):
+    @operation("login")
     @public
     @body(LoginSchema)
     @response(TokenSchema, description="Logged in")
@@ -126,7 +140,8 @@ class Login(Resource):
 
 @ns.route("/refresh")
 class Refresh(Resource):
-    @public
+    @operation("refreshTokens")
+    @refresh_token
     @ns.doc(
         description="Send the refresh token as `Authorization: Bearer <refresh_token>`. "
         "Each refresh token works once; reusing one ends the whole session."
@@ -159,6 +174,7 @@ class Refresh(Resource):
 
 @ns.route("/logout")
 class Logout(Resource):
+    @operation("logout")
     @response(None, 204, "Logged out")
     def post(self) -> Response:
         """End this session: the access token and its refresh token stop working."""
@@ -172,6 +188,7 @@ class Logout(Resource):
 
 @ns.route("/logout-all")
 class LogoutAll(Resource):
+    @operation("logoutAll")
     @response(None, 204, "Every session of yours has ended, this one too")
     def post(self) -> Response:
         """End every session of yours, on every device."""

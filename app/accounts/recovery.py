@@ -20,7 +20,7 @@ from app.core.database import utcnow
 from app.core.extensions import db
 from app.core.mail import send
 from app.core.ratelimit import caller_key, limit
-from app.toolkit import ApiError, Namespace, Resource, body, current_user, errors, me, public, response
+from app.toolkit import ApiError, Namespace, Resource, body, current_user, errors, me, operation, public, response
 
 ns = Namespace("recovery", description="Password reset and email verification, by mail", path="/auth")
 
@@ -30,6 +30,7 @@ REDEEM_ERRORS = "400: `token_invalid`, `token_used` or `token_expired` (or a bod
 
 @ns.route("/password-reset")
 class PasswordReset(Resource):
+    @operation("requestPasswordReset")
     @public
     @ns.doc(description="The answer is the same whether or not the address has an account.")
     @body(PasswordResetRequestSchema)
@@ -50,6 +51,7 @@ class PasswordReset(Resource):
 
 @ns.route("/password-reset/confirm")
 class PasswordResetConfirm(Resource):
+    @operation("confirmPasswordReset")
     @public
     @ns.doc(description=REDEEM_ERRORS)
     @body(PasswordResetConfirmSchema)
@@ -68,6 +70,7 @@ class PasswordResetConfirm(Resource):
 
 @ns.route("/verify-email")
 class VerifyEmail(Resource):
+    @operation("verifyEmail")
     @public
     @ns.doc(description=REDEEM_ERRORS)
     @body(VerifyEmailSchema)
@@ -82,6 +85,7 @@ class VerifyEmail(Resource):
 
 @ns.route("/verify-email/resend")
 class ResendVerification(Resource):
+    @operation("resendVerification")
     @response(AcceptedSchema, 202, "A new verification mail is on its way")
     @errors(409)
     @limit("RATELIMIT_VERIFY_RESEND", caller_key)

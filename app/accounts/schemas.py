@@ -6,9 +6,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.accounts.models import ROLES, normalise_email
 from app.accounts.passwords import PASSWORD_MAX_LENGTH, password_problem
-from app.toolkit.schemas import Bool, ListQuerySchema, PageSchema, Text, page_items
+from app.toolkit.schemas import Bool, Choice, ListQuerySchema, PageSchema, Text, page_items
 
-SORTS = ("created_at", "-created_at", "email", "-email")
+SORTS = ("created_at", "email")
+ORDERS = ("asc", "desc")
 
 
 class Password(Text):
@@ -50,16 +51,16 @@ def _new_password(**kwargs: Any) -> Password:
 
 
 class UserSchema(Schema):
-    id = fields.UUID(dump_only=True)
-    email = fields.Email(dump_only=True)
-    display_name = fields.String(dump_only=True)
-    role = fields.String(dump_only=True, metadata={"enum": list(ROLES)})
-    is_active = fields.Boolean(dump_only=True)
+    id = fields.UUID(required=True)
+    email = fields.Email(required=True)
+    display_name = fields.String(required=True)
+    role = Choice("Role", ROLES, required=True)
+    is_active = fields.Boolean(required=True)
     email_verified_at = fields.DateTime(
-        dump_only=True, allow_none=True, metadata={"description": "When the current email was verified; null: not yet."}
+        required=True, allow_none=True, metadata={"description": "When the current email was verified; null: not yet."}
     )
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
 
 
 class RegisterSchema(Schema):
@@ -75,7 +76,7 @@ class RegisterSchema(Schema):
 
 
 class UserCreateSchema(RegisterSchema):
-    role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
+    role = Choice("Role", ROLES, load_default="user")
     is_active = Bool(load_default=True)
 
 
@@ -87,7 +88,7 @@ class LoginSchema(Schema):
 class TokenSchema(Schema):
     access_token = fields.String(metadata={"description": "Absent in cookie mode (AUTH_COOKIES)."})
     refresh_token = fields.String(metadata={"description": "Absent in cookie mode (AUTH_COOKIES)."})
-    token_type = fields.String(required=True, metadata={"enum": ["Bearer", "cookie"]})
+    token_type = Choice("TokenType", ("Bearer", "cookie"), required=True)
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
 
 
@@ -99,7 +100,7 @@ class ProfileUpdateSchema(Schema):
 
 
 class AdminUserUpdateSchema(ProfileUpdateSchema):
-    role = fields.String(validate=validate.OneOf(ROLES))
+    role = Choice("Role", ROLES)
     is_active = Bool()
 
 
@@ -111,9 +112,10 @@ class PasswordChangeSchema(Schema):
 class UserListQuerySchema(ListQuerySchema):
     email = Text(validate=validate.Length(max=254), metadata={"description": "Substring of the email."})
     name = Text(validate=validate.Length(max=100), metadata={"description": "Substring of the display name."})
-    role = fields.String(validate=validate.OneOf(ROLES))
+    role = Choice("Role", ROLES)
     is_active = fields.Boolean()
-    sort = fields.String(load_default="created_at", validate=validate.OneOf(SORTS))
+    sort = Choice("UserSort", SORTS, load_default="created_at")
+    order = Choice("SortOrder", ORDERS, load_default="asc")
 
 
 class UserPageSchema(PageSchema):

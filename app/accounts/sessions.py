@@ -10,7 +10,7 @@ from app.accounts.schemas import SessionListSchema
 from app.audit.trail import record
 from app.core.database import utcnow
 from app.core.extensions import db
-from app.toolkit import ApiError, Namespace, Resource, current_user, errors, owned_or_404, response
+from app.toolkit import ApiError, Namespace, Resource, current_user, errors, operation, owned_or_404, response
 from app.toolkit.identity import token_claims
 
 ns = Namespace("sessions", description="Login sessions: list them, end one", path="/users")
@@ -44,6 +44,7 @@ def revoke(user_id: uuid.UUID, session_id: uuid.UUID) -> None:
 
 @ns.route("/me/sessions")
 class MySessions(Resource):
+    @operation("listMySessions")
     @response(SessionListSchema, description="Your live sessions")
     def get(self) -> dict[str, Any]:
         """List your live login sessions."""
@@ -53,6 +54,7 @@ class MySessions(Resource):
 @ns.route("/me/sessions/<uuid:session_id>")
 @ns.param("session_id", "The session's id (a UUID)")
 class MySession(Resource):
+    @operation("endMySession")
     @response(None, 204, "Session ended: its tokens stop working")
     @errors(404)
     def delete(self, session_id: uuid.UUID) -> None:
@@ -63,6 +65,7 @@ class MySession(Resource):
 @ns.route("/<uuid:user_id>/sessions")
 @ns.param("user_id", "The user's id (a UUID)")
 class UserSessions(Resource):
+    @operation("listUserSessions")
     @response(SessionListSchema, description="The user's live sessions")
     @errors(404)
     def get(self, user_id: uuid.UUID) -> dict[str, Any]:
@@ -74,6 +77,7 @@ class UserSessions(Resource):
 @ns.param("user_id", "The user's id (a UUID)")
 @ns.param("session_id", "The session's id (a UUID)")
 class UserSession(Resource):
+    @operation("endUserSession")
     @response(None, 204, "Session ended: its tokens stop working")
     @errors(404)
     def delete(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:

@@ -36,6 +36,7 @@ from app.toolkit import (
     errors,
     keyset_page,
     me,
+    operation,
     owned_or_404,
     query,
     response,
@@ -99,11 +100,13 @@ def user_list_query(args: dict[str, Any]) -> Select[User]:
 
 @ns.route("/me")
 class Me(Resource):
+    @operation("getMe")
     @response(UserSchema, description="Your profile", etag=True)
     def get(self) -> Caller:
         """Show your profile."""
         return authenticate()  # the caller's row, already loaded; current_user is a proxy to it
 
+    @operation("updateMe")
     @body(ProfileUpdateSchema(partial=True))
     @response(UserSchema, description="Updated profile", etag=True)
     @errors(409, 412, 428)
@@ -111,6 +114,7 @@ class Me(Resource):
         """Change your email or display name."""
         return update_user(me(), data)
 
+    @operation("deleteMe")
     @response(None, 204, "Account deleted")
     def delete(self) -> None:
         """Delete your account and end all its sessions."""
@@ -119,6 +123,7 @@ class Me(Resource):
 
 @ns.route("/me/password")
 class MyPassword(Resource):
+    @operation("changePassword")
     @body(PasswordChangeSchema)
     @response(None, 204, "Password changed; your other sessions have ended")
     @limit("RATELIMIT_PASSWORD_IP")
@@ -140,14 +145,16 @@ class MyPassword(Resource):
 
 @ns.route("")
 class UserList(Resource):
+    @operation("listUsers")
     @admin_only
     @query(UserListQuerySchema)
     @response(UserPageSchema, description="A page of users; a Link header points to the next")
     def get(self, args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         """List users (admin): filter, sort and page with a cursor."""
-        column = SORT_COLUMNS[args["sort"].lstrip("-")]
-        return keyset_page(user_list_query(args), column, args)
+        column = SORT_COLUMNS[args["sort"]]
+        return keyset_page(user_list_query(args), column, args, descending=args["order"] == "desc")
 
+    @operation("createUser")
     @admin_only
     @body(UserCreateSchema)
     @response(UserSchema, 201, "User created", etag=True)
@@ -161,12 +168,14 @@ class UserList(Resource):
 @ns.route("/<uuid:user_id>")
 @ns.param("user_id", "The user's id (a UUID)")
 class UserDetail(Resource):
+    @operation("getUser")
     @response(UserSchema, description="The user", etag=True)
     @errors(404)
     def get(self, user_id: uuid.UUID) -> User:
         """Show a user (admin, or yourself)."""
         return visible_user(user_id)
 
+    @operation("updateUser")
     @body(AdminUserUpdateSchema(partial=True))
     @response(UserSchema, description="Updated user", etag=True)
     @errors(403, 404, 409, 412, 428)
@@ -174,6 +183,7 @@ class UserDetail(Resource):
         """Change a user (admin); on yourself, only what PATCH /users/me allows."""
         return update_user(visible_user(user_id), data)
 
+    @operation("deleteUser")
     @response(None, 204, "User deleted")
     @errors(404)
     def delete(self, user_id: uuid.UUID) -> None:

@@ -6,7 +6,7 @@ from sqlalchemy import Select, select
 
 from app.audit.models import AuditEvent
 from app.audit.schemas import AuditEventListQuerySchema, AuditEventPageSchema
-from app.toolkit import Namespace, Resource, admin_only, keyset_page, query, response
+from app.toolkit import Namespace, Resource, admin_only, keyset_page, operation, query, response
 
 ns = Namespace("audit", description="The audit trail (admin)", path="/audit-events")
 
@@ -22,10 +22,10 @@ def event_list_query(args: dict[str, Any]) -> Select[AuditEvent]:
 
 @ns.route("")
 class AuditEventList(Resource):
+    @operation("listAuditEvents")
     @admin_only
     @query(AuditEventListQuerySchema)
     @response(AuditEventPageSchema, description="A page of events; a Link header points to the next")
     def get(self, args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         """List audit events (admin), newest first: filter by action, actor or target."""
-        args = {**args, "sort": "-created_at"}  # newest first, always
-        return keyset_page(event_list_query(args), AuditEvent.created_at, args)
+        return keyset_page(event_list_query(args), AuditEvent.created_at, args, descending=True)

@@ -1,15 +1,15 @@
 """The audit trail's payloads."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from app.audit.models import AUDIT_ACTIONS
-from app.toolkit.schemas import ListQuerySchema, PageSchema, page_items
+from app.toolkit.schemas import Choice, ListQuerySchema, PageSchema, page_items
 
 
 class AuditEventSchema(Schema):
     id = fields.UUID(required=True)
     created_at = fields.DateTime(required=True)
-    action = fields.String(required=True, metadata={"enum": list(AUDIT_ACTIONS)})
+    action = Choice("AuditAction", AUDIT_ACTIONS, required=True)
     actor_id = fields.UUID(required=True, allow_none=True, metadata={"description": "Who did it; null when anonymous."})
     target_id = fields.UUID(required=True, allow_none=True, metadata={"description": "The user it was done to."})
     ip = fields.String(required=True, allow_none=True)
@@ -18,7 +18,7 @@ class AuditEventSchema(Schema):
 
 
 class AuditEventListQuerySchema(ListQuerySchema):
-    action = fields.String(validate=validate.OneOf(AUDIT_ACTIONS))
+    action = Choice("AuditAction", AUDIT_ACTIONS)
     actor_id = fields.UUID()
     target_id = fields.UUID()
 

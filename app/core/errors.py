@@ -31,19 +31,19 @@ class ApiError(Exception):
 class ProblemSchema(Schema):
     """The body of every error answer (documentation only: problem() builds it)."""
 
-    type = fields.String(metadata={"example": "about:blank"})
-    title = fields.String(metadata={"example": "Unprocessable Content"})
-    status = fields.Integer(metadata={"example": 422})
-    detail = fields.String()
+    type = fields.String(required=True, metadata={"example": "about:blank"})
+    title = fields.String(required=True, metadata={"example": "Unprocessable Content"})
+    status = fields.Integer(required=True, metadata={"example": 422})
+    detail = fields.String(required=True)
     code = fields.String(
-        metadata={"description": "Stable machine-readable error code.", "example": "validation_failed"}
+        required=True, metadata={"description": "Stable machine-readable error code.", "example": "validation_failed"}
     )
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),
         metadata={"description": "Field name -> messages (422 and 409 only)."},
     )
-    request_id = fields.String()
+    request_id = fields.String(required=True)
 
 
 def request_id() -> str:

@@ -17,9 +17,10 @@ def rename(text: str, plural: str, singular: str) -> str:
     for token, word in kept.items():
         text = text.replace(word, token)
     title = singular[:1].upper() + singular[1:]
-    text = re.sub(r"\bItems\b", plural[:1].upper() + plural[1:], text)
+    # (?<=[a-z]) as well as \b: operation ids are camelCase (listItems, createItem).
+    text = re.sub(r"(?:\b|(?<=[a-z]))Items\b", plural[:1].upper() + plural[1:], text)
     text = re.sub(r"\bitems\b", plural, text)
-    text = re.sub(r"\bItem", title, text)
+    text = re.sub(r"(?:\b|(?<=[a-z]))Item", title, text)
     text = re.sub(r"\bitem", singular, text)
     for token, word in kept.items():
         text = text.replace(token, word)

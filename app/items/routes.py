@@ -20,6 +20,7 @@ from app.toolkit import (
     current_user,
     errors,
     keyset_page,
+    operation,
     owned_or_404,
     query,
     response,
@@ -30,6 +31,7 @@ ns = Namespace("items", description="Your items: the worked example of a resourc
 
 @ns.route("")
 class ItemList(Resource):
+    @operation("listItems")
     @query(ItemListQuerySchema)
     @response(ItemPageSchema, description="A page of items, newest first; a Link header points to the next")
     def get(self, args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -39,8 +41,9 @@ class ItemList(Resource):
             stmt = stmt.where(Item.owner_id == current_user.id)
         if "done" in args:
             stmt = stmt.where(Item.done == args["done"])
-        return keyset_page(stmt, Item.created_at, {**args, "sort": "-created_at"})
+        return keyset_page(stmt, Item.created_at, args, descending=True)
 
+    @operation("createItem")
     @body(ItemInputSchema)
     @response(ItemSchema, 201, "Item created", etag=True)
     def post(self, data: dict[str, Any]) -> tuple[Item, dict[str, str]]:
@@ -54,12 +57,14 @@ class ItemList(Resource):
 @ns.route("/<uuid:item_id>")
 @ns.param("item_id", "The item's id (a UUID)")
 class ItemDetail(Resource):
+    @operation("getItem")
     @response(ItemSchema, description="The item", etag=True)
     @errors(404)
     def get(self, item_id: uuid.UUID) -> Item:
         """Show an item."""
         return owned_or_404(Item, item_id)
 
+    @operation("updateItem")
     @body(ItemInputSchema(partial=True))
     @response(ItemSchema, description="The changed item", etag=True)
     @errors(404, 412, 428)
@@ -72,6 +77,7 @@ class ItemDetail(Resource):
         db.session.commit()
         return item
 
+    @operation("deleteItem")
     @response(None, 204, "Item deleted")
     @errors(404)
     def delete(self, item_id: uuid.UUID) -> None:

@@ -1,6 +1,7 @@
 // Swagger UI start-up, kept in a file (not inline) so a strict script-src CSP still allows it.
-// Two conveniences: a token pasted into Authorize works with or without "Bearer ", and a
-// successful login or refresh made in the UI authorises the calls that follow.
+// Two conveniences: a token pasted into Authorize works with or without "Bearer " (the bearer
+// scheme adds one), and a successful login or refresh made in the UI authorises the calls that
+// follow (the access token for every operation, the refresh token for POST /auth/refresh).
 window.addEventListener("load", function () {
   var root = document.getElementById("swagger-ui");
   var ui = SwaggerUIBundle({
@@ -13,14 +14,12 @@ window.addEventListener("load", function () {
     validatorUrl: null,
     requestInterceptor: function (req) {
       var auth = req.headers.Authorization;
-      if (auth && !/^Bearer\s/i.test(auth)) {
-        req.headers.Authorization = "Bearer " + auth.trim();
-      }
+      if (auth) req.headers.Authorization = auth.replace(/^Bearer\s+Bearer\s+/i, "Bearer ");
       return req;
     },
     responseInterceptor: function (res) {
       if (res.ok && /\/auth\/(login|refresh)$/.test(res.url) && res.body && res.body.access_token) {
-        authorize("Bearer " + res.body.access_token);
+        authorize({ bearerAuth: res.body.access_token, refreshToken: res.body.refresh_token });
       }
       return res;
     },
@@ -28,10 +27,14 @@ window.addEventListener("load", function () {
   window.ui = ui;
 
   // What the Authorize dialog itself does. Not ui.preauthorizeApiKey: it hands over a plain-object
-  // schema, which the persistAuthorization code cannot read (a console TypeError), so the token
-  // was used but never saved and a page reload logged the user out of the UI.
-  function authorize(value) {
-    var schema = ui.specSelectors.specJson().getIn(["securityDefinitions", "Bearer"]);
-    ui.authActions.authorizeWithPersistOption({ Bearer: { name: "Bearer", schema: schema, value: value } });
+  // schema, which the persistAuthorization code cannot read, so the token was used but never saved
+  // and a page reload logged the user out of the UI.
+  function authorize(tokens) {
+    var schemes = ui.specSelectors.specJson().getIn(["components", "securitySchemes"]);
+    var payload = {};
+    Object.keys(tokens).forEach(function (name) {
+      if (tokens[name]) payload[name] = { name: name, schema: schemes.get(name), value: tokens[name] };
+    });
+    ui.authActions.authorizeWithPersistOption(payload);
   }
 });

@@ -6,16 +6,17 @@ from app.toolkit import Namespace, Resource, body, current_user, errors, respons
 from flask_restx import Namespace, Resource
 
 from app.core.errors import ApiError
-from app.toolkit.declare import body, errors, query, response
+from app.toolkit.declare import body, errors, operation, query, response
 from app.toolkit.identity import admin_only, current_user, me
-from app.toolkit.markers import exempt, public
+from app.toolkit.markers import exempt, public, refresh_token
 from app.toolkit.pagination import keyset_page
 from app.toolkit.resources import check_if_match, created, no_content, owned_or_404
-from app.toolkit.schemas import Bool, ListQuerySchema, PageSchema, Text, page_items
+from app.toolkit.schemas import Bool, Choice, ListQuerySchema, PageSchema, Text, page_items
 
 __all__ = [
     "ApiError",
     "Bool",
+    "Choice",
     "ListQuerySchema",
     "Namespace",
     "PageSchema",
@@ -31,9 +32,11 @@ __all__ = [
     "keyset_page",
     "me",
     "no_content",
+    "operation",
     "owned_or_404",
     "page_items",
     "public",
     "query",
+    "refresh_token",
     "response",
 ]

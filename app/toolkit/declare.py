@@ -44,6 +44,7 @@ IF_MATCH = "The ETag from your last read. A stale one gets 412; without it the u
 class Declaration:
     """What one operation takes and gives; the decorators below fill it in."""
 
+    operation_id: str = ""
     body: Schema | None = None
     query: Schema | None = None
     response: Schema | None = None
@@ -147,6 +148,16 @@ def errors(*statuses: int) -> Callable[[F], F]:
 
     def decorate(func: F) -> F:
         declaration(func).errors.update(statuses)
+        return func
+
+    return decorate
+
+
+def operation(operation_id: str) -> Callable[[F], F]:
+    """Name the operation for clients: the method name a generated client gets (createUser, listItems)."""
+
+    def decorate(func: F) -> F:
+        declaration(func).operation_id = operation_id
         return func
 
     return decorate

@@ -29,7 +29,7 @@ from app.toolkit.markers import marked
 REQUIRED_CLAIMS = ["sub", "sid", "jti", "type", "iat", "exp", "iss", "aud"]
 # Everything a handler may read about the caller, without the password hash.
 CALLER_COLUMNS = [column for column in User.__table__.c if column.key != "password_hash"]
-PUBLIC_ENDPOINTS = {"static", "restx_doc.static", "doc", "specs", "root"}
+PUBLIC_ENDPOINTS = {"static", "specs", "root", "docs.static", "docs.swagger_ui", "docs.openapi"}
 
 Caller: TypeAlias = Row[*tuple[Any, ...]]
 F = TypeVar("F", bound=Callable[..., Any])

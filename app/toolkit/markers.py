@@ -14,6 +14,13 @@ def public(func: F) -> F:
     return func
 
 
+def refresh_token(func: F) -> F:
+    """Let a handler take a refresh token instead of an access token (it verifies it itself)."""
+    func.public = True  # type: ignore[attr-defined]
+    func.authenticates_with = "refresh"  # type: ignore[attr-defined]
+    return func
+
+
 def exempt(func: F) -> F:
     """Take a handler out of the general rate-limit quota (probes must answer however busy)."""
     func.exempt = True  # type: ignore[attr-defined]

@@ -36,17 +36,16 @@ def decode_cursor(cursor: str, sort: str, column: InstrumentedAttribute[Any]) ->
 
 
 def keyset_page(
-    stmt: Select[Any], column: InstrumentedAttribute[Any], args: dict[str, Any]
+    stmt: Select[Any], column: InstrumentedAttribute[Any], args: dict[str, Any], *, descending: bool = False
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """One page of stmt ordered by (column, id) as args["sort"] says, after args["cursor"].
+    """One page of stmt ordered by (column, id), ascending or descending, after args["cursor"].
 
     No OFFSET and no COUNT(*): a deep page costs what the first one does, given an index on
     (column, id). One row more than asked says whether a next page exists. The Link header
     points to the same endpoint with the same arguments and the next cursor.
     """
-    sort, limit = args["sort"], args["limit"]
+    sort, limit = ("-" if descending else "") + column.key, args["limit"]
     id_column = column.class_.id
-    descending = sort.startswith("-")
     if "cursor" in args:
         key, after = tuple_(column, id_column), tuple_(*decode_cursor(args["cursor"], sort, column))
         stmt = stmt.where(key < after if descending else key > after)

@@ -1,5 +1,6 @@
 """Schema pieces every resource uses: text fields, list arguments and pages."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -22,6 +23,17 @@ class Bool(fields.Boolean):
         if not isinstance(value, bool):  # 0 == False and 1 == True, so the truthy sets cannot tell
             raise self.make_error("invalid", input=value)
         return value
+
+
+class Choice(fields.String):
+    """One of a fixed set of strings, documented once as the named enum `enum_name` (Role, SortOrder...).
+
+    Values that start with a letter make good names in generated clients (Role.ADMIN).
+    """
+
+    def __init__(self, enum_name: str, choices: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(validate=validate.OneOf(choices), metadata={"enum": list(choices)}, **kwargs)
+        self.enum_name, self.choices = enum_name, tuple(choices)
 
 
 class ListQuerySchema(Schema):

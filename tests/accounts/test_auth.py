@@ -341,6 +341,7 @@ PUBLIC_ROUTES = {
     ("GET", "/api/v1/health/live"),
     ("GET", "/api/v1/health/ready"),
     ("GET", "/api/v1/swagger.json"),
+    ("GET", "/api/v1/openapi.json"),
 }
 
 

@@ -67,11 +67,11 @@ def list_plan(app: Flask, client: FlaskClient, admin: Account, query: str) -> st
 # The page query of GET /users?query, and the index its plan must use.
 CASES = {
     "role=admin": "ix_users_role_created_at_id",
-    "role=admin&sort=-email": "ix_users_role_created_at_id",
-    "is_active=false&sort=-created_at": "ix_users_is_active_created_at_id",
+    "role=admin&sort=email&order=desc": "ix_users_role_created_at_id",
+    "is_active=false&order=desc": "ix_users_is_active_created_at_id",
     "email=lovelace": "ix_users_email_trgm",
-    "email=lovelace&sort=-email": "ix_users_email_trgm",
-    "name=LOVELACE&sort=-created_at": "ix_users_display_name_trgm",
+    "email=lovelace&sort=email&order=desc": "ix_users_email_trgm",
+    "name=LOVELACE&order=desc": "ix_users_display_name_trgm",
 }
 
 

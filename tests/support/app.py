@@ -143,3 +143,13 @@ def held(folder: Path, slots: int = 1) -> Iterator[None]:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) for every operation of an OpenAPI or Swagger document."""
+    return [
+        (path, method, op)
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+        if method != "parameters"
+    ]

@@ -56,12 +56,14 @@ def login(base: str, email: str) -> dict[str, Any]:
 
 
 def full(base: str, email: str) -> None:
-    """Swagger UI and spec, then register -> login -> me -> refresh -> logout."""
+    """Swagger UI and both documents, then register -> login -> me -> refresh -> logout."""
     api = base + "/api/v1"
     page = expect(call("GET", f"{base}/swagger"), 200, "Swagger UI").body.decode()
     assert "swagger-ui" in page, page[:500]
-    expect(call("GET", f"{base}/swaggerui/swagger-ui-bundle.js"), 200, "Swagger UI bundle")
-    spec = expect(call("GET", f"{api}/swagger.json"), 200, "spec").json()
+    expect(call("GET", f"{base}/swagger/ui/swagger-ui-bundle.js"), 200, "Swagger UI bundle")
+    document = expect(call("GET", f"{api}/openapi.json"), 200, "OpenAPI document").json()
+    assert document["openapi"] == "3.1.0" and "/api/v1/auth/login" in document["paths"], sorted(document)
+    spec = expect(call("GET", f"{api}/swagger.json"), 200, "Swagger 2.0 document").json()
     assert spec["swagger"] == "2.0" and "/auth/login" in spec["paths"], sorted(spec)
 
     account = {"email": email, "password": PASSWORD, "display_name": "Smoke"}

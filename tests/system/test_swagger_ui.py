@@ -1,5 +1,6 @@
-"""Swagger UI in a real headless Chromium: offline assets, Authorize with or without "Bearer ",
-and a login made in the UI authorising the calls that follow (app/static/swagger-auth.js)."""
+"""Swagger UI in a real headless Chromium on the OpenAPI 3.1 document: offline assets, Authorize with
+or without "Bearer ", and a login made in the UI authorising the calls that follow, the refresh
+included (app/static/swagger-auth.js)."""
 
 import json
 import os
@@ -30,7 +31,7 @@ CHROMIUM_ARGS = [
     # Every host name fails to resolve, so the page works only if all it needs is on 127.0.0.1.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
-LOGIN, ME = "#operations-auth-post_login", "#operations-users-get_me"
+LOGIN, ME, REFRESH = "#operations-auth-login", "#operations-users-getMe", "#operations-auth-refreshTokens"
 
 
 @dataclass
@@ -68,12 +69,12 @@ class Browser:
         ).first.inner_text()
 
     def authorize(self, value: str) -> None:
-        """Paste a value into the Authorize dialog, as a person would."""
+        """Paste a value into the Authorize dialog's access-token scheme, as a person would."""
         self.page.locator(".auth-wrapper .authorize").click()
-        dialog = self.page.locator(".modal-ux")
-        dialog.locator("input").fill(value)
-        dialog.locator("button.modal-btn.auth.authorize").click()
-        dialog.locator("button.btn-done").click()
+        scheme = self.page.locator(".modal-ux .auth-container", has_text="bearerAuth")
+        scheme.locator("input").fill(value)
+        scheme.locator("button.modal-btn.auth.authorize").click()
+        self.page.locator(".modal-ux button.btn-done").first.click()
 
     def sent_authorization(self, path: str) -> list[str | None]:
         return [r.headers.get("authorization") for r in self.requests if urlsplit(r.url).path == path]
@@ -162,6 +163,11 @@ def test_a_login_made_in_the_ui_authorises_the_calls_that_follow(
         assert "locked" in (browser.page.locator(".auth-wrapper .authorize").get_attribute("class") or "")
         assert browser.execute(ME) == "200"
         assert user.email in browser.response_body(ME)
+        # The login also authorised the refresh scheme: a refresh works, and its new pair is used.
+        assert browser.execute(REFRESH) == "200"
+        assert browser.execute(ME) == "200"
+        refreshed = browser.sent_authorization("/api/v1/auth/refresh")
+        assert len(refreshed) == 1 and refreshed[0] != browser.sent_authorization("/api/v1/users/me")[-1]
         # persistAuthorization is on: the login survives a reload of the page.
         browser.page.reload()
         browser.page.locator(LOGIN).wait_for()

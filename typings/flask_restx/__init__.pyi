@@ -18,6 +18,8 @@ class ResourceRoute:
 
 class Namespace:
     name: str
+    description: str | None
+    path: str
     resources: list[ResourceRoute]
     def __init__(self, name: str, description: str | None = ..., path: str | None = ..., **kwargs: Any) -> None: ...
     def route(self, *urls: str, **kwargs: Any) -> Callable[[_C], _C]: ...
@@ -29,6 +31,8 @@ class Namespace:
 class Api:
     title: str
     version: str
+    description: str | None
+    prefix: str
     models: dict[str, SchemaModel]
     namespaces: list[Namespace]
     @property
