@@ -5,7 +5,7 @@ PORT ?= 8000
 export PORT
 export VENV  # scripts/provision installs Playwright's Chromium with its Python where no Debian one exists
 
-.PHONY: run test test-fast fuzz lint audit bench clean
+.PHONY: run test test-fast fuzz lint audit bench clients clean
 
 run: $(VENV)/.installed .env  ## Set up and serve the API on http://127.0.0.1:$(PORT)
 	$(BIN)/flask db upgrade
@@ -24,10 +24,10 @@ fuzz: $(VENV)/.installed  ## Schemathesis with many more examples than the suite
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} TEST_DATABASES=sqlite $(BIN)/pytest tests/system/test_fuzz.py -p no:cacheprovider
 
 lint: $(VENV)/.installed  ## ruff, mypy, and the CI workflow, Dependabot and pre-commit configs
-	$(BIN)/ruff check app tests migrations typings bench deploy examples wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format --check app tests migrations typings bench deploy examples wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check app tests migrations typings bench deploy examples clients wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check app tests migrations typings bench deploy examples clients wsgi.py gunicorn.conf.py
 	$(BIN)/mypy
-	$(BIN)/mypy examples/client.py
+	$(BIN)/mypy examples/client.py clients/python/api_client
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
@@ -54,6 +54,12 @@ bench: $(VENV)/.installed  ## Measure throughput, latency, CPU and memory per re
 compose-smoke:  ## docker-compose up --build for real, the API flow through nginx, then down -v
 	bash scripts/compose-smoke
 
+# The OpenAPI document in clients/openapi.json and the clients generated from it, all committed: the Python
+# package api_client in clients/python (openapi-python-client) and clients/typescript/src/schema.d.ts
+# (openapi-typescript; npm ci first if need be).
+clients: $(VENV)/.installed  ## Regenerate clients/: the OpenAPI document, the Python and the TypeScript client
+	scripts/generate-clients
+
 # Re-pin both requirement files from the short lists in requirements.in and requirements-dev.in.
 # Today's pins stay unless an .in file rules them out; `make lock UPGRADE=1` takes the newest allowed.
 PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras --no-emit-options \
@@ -71,6 +77,8 @@ test test-fast: NO_VENV = scripts/provision venv && python3 -m venv $(VENV)
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV) || { rm -rf $(VENV); $(NO_VENV); }
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# The generated client (clients/python) importable as api_client, as an editable install would make it.
+	echo "$(CURDIR)/clients/python" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/api_client.pth"
 	touch $@
 
 # Fresh secrets on first run, so no well-known key ever signs a token.

@@ -1,0 +1,256 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.item import Item
+from ...models.item_input_patch import ItemInputPatch
+from ...models.problem import Problem
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    item_id: UUID,
+    *,
+    body: ItemInputPatch,
+    if_match: str | Unset = UNSET,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(if_match, Unset):
+        headers["If-Match"] = if_match
+
+    _kwargs: dict[str, Any] = {
+        "method": "patch",
+        "url": "/api/v1/items/{item_id}".format(
+            item_id=quote(str(item_id), safe=""),
+        ),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Item | Problem | None:
+    if response.status_code == 200:
+        response_200 = Item.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 412:
+        response_412 = Problem.from_dict(response.json())
+
+        return response_412
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 428:
+        response_428 = Problem.from_dict(response.json())
+
+        return response_428
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = Problem.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Item | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    item_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: ItemInputPatch,
+    if_match: str | Unset = UNSET,
+) -> Response[Item | Problem]:
+    """Change an item; send If-Match with its ETag so a concurrent change is not lost
+
+     Needs an access token. Answers 200 (The changed item). Send If-Match with the ETag of your last
+    read: a stale one gets 412, so no change is lost.
+
+    Args:
+        item_id (UUID):
+        if_match (str | Unset):
+        body (ItemInputPatch):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Item | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        item_id=item_id,
+        body=body,
+        if_match=if_match,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    item_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: ItemInputPatch,
+    if_match: str | Unset = UNSET,
+) -> Item | Problem | None:
+    """Change an item; send If-Match with its ETag so a concurrent change is not lost
+
+     Needs an access token. Answers 200 (The changed item). Send If-Match with the ETag of your last
+    read: a stale one gets 412, so no change is lost.
+
+    Args:
+        item_id (UUID):
+        if_match (str | Unset):
+        body (ItemInputPatch):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Item | Problem
+    """
+
+    return sync_detailed(
+        item_id=item_id,
+        client=client,
+        body=body,
+        if_match=if_match,
+    ).parsed
+
+
+async def asyncio_detailed(
+    item_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: ItemInputPatch,
+    if_match: str | Unset = UNSET,
+) -> Response[Item | Problem]:
+    """Change an item; send If-Match with its ETag so a concurrent change is not lost
+
+     Needs an access token. Answers 200 (The changed item). Send If-Match with the ETag of your last
+    read: a stale one gets 412, so no change is lost.
+
+    Args:
+        item_id (UUID):
+        if_match (str | Unset):
+        body (ItemInputPatch):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Item | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        item_id=item_id,
+        body=body,
+        if_match=if_match,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    item_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: ItemInputPatch,
+    if_match: str | Unset = UNSET,
+) -> Item | Problem | None:
+    """Change an item; send If-Match with its ETag so a concurrent change is not lost
+
+     Needs an access token. Answers 200 (The changed item). Send If-Match with the ETag of your last
+    read: a stale one gets 412, so no change is lost.
+
+    Args:
+        item_id (UUID):
+        if_match (str | Unset):
+        body (ItemInputPatch):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Item | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            item_id=item_id,
+            client=client,
+            body=body,
+            if_match=if_match,
+        )
+    ).parsed

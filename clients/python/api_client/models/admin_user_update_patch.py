@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+
+from ..models.role import Role, check_role
+from ..types import UNSET, Unset
+
+T = TypeVar("T", bound="AdminUserUpdatePatch")
+
+
+@_attrs_define
+class AdminUserUpdatePatch:
+    """
+    Attributes:
+        email (str | Unset):  Example: ada@example.com.
+        display_name (str | Unset):  Example: Ada Lovelace.
+        role (Role | Unset):
+        is_active (bool | Unset):
+    """
+
+    email: str | Unset = UNSET
+    display_name: str | Unset = UNSET
+    role: Role | Unset = UNSET
+    is_active: bool | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        email = self.email
+
+        display_name = self.display_name
+
+        role: str | Unset = UNSET
+        if not isinstance(self.role, Unset):
+            role = self.role
+
+        is_active = self.is_active
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({})
+        if email is not UNSET:
+            field_dict["email"] = email
+        if display_name is not UNSET:
+            field_dict["display_name"] = display_name
+        if role is not UNSET:
+            field_dict["role"] = role
+        if is_active is not UNSET:
+            field_dict["is_active"] = is_active
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        email = d.pop("email", UNSET)
+
+        display_name = d.pop("display_name", UNSET)
+
+        _role = d.pop("role", UNSET)
+        role: Role | Unset
+        if isinstance(_role, Unset):
+            role = UNSET
+        else:
+            role = check_role(_role)
+
+        is_active = d.pop("is_active", UNSET)
+
+        admin_user_update_patch = cls(
+            email=email,
+            display_name=display_name,
+            role=role,
+            is_active=is_active,
+        )
+
+        return admin_user_update_patch

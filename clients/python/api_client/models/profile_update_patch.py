@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+T = TypeVar("T", bound="ProfileUpdatePatch")
+
+
+@_attrs_define
+class ProfileUpdatePatch:
+    """
+    Attributes:
+        email (str | Unset):  Example: ada@example.com.
+        display_name (str | Unset):  Example: Ada Lovelace.
+    """
+
+    email: str | Unset = UNSET
+    display_name: str | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        email = self.email
+
+        display_name = self.display_name
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({})
+        if email is not UNSET:
+            field_dict["email"] = email
+        if display_name is not UNSET:
+            field_dict["display_name"] = display_name
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        email = d.pop("email", UNSET)
+
+        display_name = d.pop("display_name", UNSET)
+
+        profile_update_patch = cls(
+            email=email,
+            display_name=display_name,
+        )
+
+        return profile_update_patch
