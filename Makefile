@@ -27,7 +27,7 @@ lint: $(VENV)/.installed  ## ruff, mypy, and the CI workflow, Dependabot and pre
 	$(BIN)/ruff check app tests migrations typings bench deploy examples clients wsgi.py gunicorn.conf.py
 	$(BIN)/ruff format --check app tests migrations typings bench deploy examples clients wsgi.py gunicorn.conf.py
 	$(BIN)/mypy
-	$(BIN)/mypy examples/client.py clients/python/api_client
+	$(BIN)/mypy examples/client.py clients/journey.py clients/python/api_client
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
@@ -56,7 +56,7 @@ compose-smoke:  ## docker-compose up --build for real, the API flow through ngin
 
 # The OpenAPI document in clients/openapi.json and the clients generated from it, all committed: the Python
 # package api_client in clients/python (openapi-python-client) and clients/typescript/src/schema.d.ts
-# (openapi-typescript; npm ci first if need be).
+# (openapi-typescript; npm ci first if need be). tests/system/test_clients.py fails when they are out of date.
 clients: $(VENV)/.installed  ## Regenerate clients/: the OpenAPI document, the Python and the TypeScript client
 	scripts/generate-clients
 
