@@ -10,10 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_client.api.users import get_me, update_me
+from api_client.models import ProfileUpdatePatch
 
 from examples.client import ApiClient, ApiError
 from tests.support.app import DATABASES, PASSWORD, held
 from tests.support.live import migrated_app, serve
+
+RENAMED = ProfileUpdatePatch(display_name="Renamed")
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -75,21 +79,22 @@ def wait_for_expiry() -> None:
 def test_register_login_me_logout(api: ApiClient, base_url: str) -> None:
     email = new_email()
     user = api.register(email, PASSWORD, "Client")
-    assert user["email"] == email and "password" not in user
+    assert user.email == email and "password" not in user.to_dict()
     api.login(email, PASSWORD)
-    me = api.get("/users/me")
-    assert me.json()["id"] == user["id"]
-    renamed = api.patch("/users/me", json={"display_name": "Renamed"}, headers={"If-Match": me.headers["ETag"]})
-    assert renamed.json()["display_name"] == "Renamed"
-    with pytest.raises(ApiError) as stale:  # the caller's headers reach the server
-        api.patch("/users/me", json={"display_name": "Again"}, headers={"If-Match": me.headers["ETag"]})
+    me = api.call(get_me.sync_detailed)
+    assert me.value.id == user.id
+    etag = me.headers["ETag"]
+    renamed = api.call(lambda client: update_me.sync_detailed(client=client, body=RENAMED, if_match=etag))
+    assert renamed.value.display_name == "Renamed"
+    with pytest.raises(ApiError) as stale:  # the caller's If-Match reaches the server
+        api.call(lambda client: update_me.sync_detailed(client=client, body=RENAMED, if_match=etag))
     assert stale.value.status == 412
     assert api.tokens is not None
     old_access = api.tokens.access_token
     api.logout()
     assert api.tokens is None
     with pytest.raises(ApiError) as error:
-        api.get("/users/me")
+        api.call(get_me.sync_detailed)
     assert (error.value.status, error.value.code) == (401, "missing_token")
     revoked = httpx.get(base_url + "/users/me", headers={"Authorization": f"Bearer {old_access}"})
     assert revoked.status_code == 401
@@ -111,11 +116,11 @@ def test_an_expired_access_token_is_refreshed_before_the_call(api: ApiClient, wi
     assert api.tokens is not None
     first_refresh_token = api.tokens.refresh_token
     wait_for_expiry()
-    assert api.get("/users/me").json()["email"] == email
+    assert api.call(get_me.sync_detailed).value.email == email
     assert wire.calls[-2:] == [("POST", "/auth/refresh", 200), ("GET", "/users/me", 200)]
     assert api.tokens.refresh_token != first_refresh_token  # rotated, and the client kept the new one
     wait_for_expiry()
-    assert api.get("/users/me").json()["email"] == email  # the rotated refresh token works too
+    assert api.call(get_me.sync_detailed).value.email == email  # the rotated refresh token works too
 
 
 def test_a_401_token_expired_from_the_server_refreshes_and_retries(api: ApiClient, wire: Recorder) -> None:
@@ -123,7 +128,7 @@ def test_a_401_token_expired_from_the_server_refreshes_and_retries(api: ApiClien
     assert api.tokens is not None
     api.tokens.expires_at = math.inf  # the client believes its token is good; the server disagrees
     wait_for_expiry()
-    assert api.get("/users/me").json()["email"] == email
+    assert api.call(get_me.sync_detailed).value.email == email
     assert wire.calls[-3:] == [("GET", "/users/me", 401), ("POST", "/auth/refresh", 200), ("GET", "/users/me", 200)]
 
 
@@ -135,7 +140,7 @@ def test_a_session_that_ended_elsewhere_surfaces_as_an_error(api: ApiClient, bas
     assert stolen.status_code == 200
     wait_for_expiry()
     with pytest.raises(ApiError) as error:
-        api.get("/users/me")
+        api.call(get_me.sync_detailed)
     assert (error.value.status, error.value.code) == (401, "refresh_token_reused")
     assert api.tokens is None  # log in again
 
@@ -144,15 +149,15 @@ def test_a_429_is_retried_after_the_wait_the_server_asks_for(limited_url: str, w
     hooks = {"response": [wire]}
     with ApiClient(limited_url, http=httpx.Client(event_hooks=hooks), max_retries=1) as api:
         logged_in(api)
-        assert api.get("/users/me").status_code == api.get("/users/me").status_code == 200
+        assert api.call(get_me.sync_detailed).status == api.call(get_me.sync_detailed).status == 200
         started = time.monotonic()
-        assert api.get("/users/me").status_code == 200  # over the quota: 429, wait, then through
+        assert api.call(get_me.sync_detailed).status == 200  # over the quota: 429, wait, then through
         assert time.monotonic() - started >= 1
         assert wire.calls[-2:] == [("GET", "/users/me", 429), ("GET", "/users/me", 200)]
-        api.get("/users/me")  # the quota's second request in the new window
+        api.call(get_me.sync_detailed)  # the quota's second request in the new window
         api.max_retries = 0
         with pytest.raises(ApiError) as error:  # out of retries: the 429 comes back at once
-            api.get("/users/me")
+            api.call(get_me.sync_detailed)
         assert (error.value.status, error.value.code) == (429, "too_many_requests")
 
 
