@@ -60,3 +60,13 @@ def test_a_worker_never_imports_alembic(new_database: Callable[[str], str]) -> N
     ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "[]", ran.stdout
+
+
+def test_probes_answer_head_like_get(client: FlaskClient, new_database: Callable[[str], str]) -> None:
+    """Load balancers probe with HEAD: the status of GET, no body, and no token asked for."""
+    for path in ("/api/v1/health/live", "/api/v1/health/ready"):
+        response = client.head(path)
+        assert (response.status_code, response.get_data()) == (200, b""), path
+    unmigrated = create_app(settings(DATABASE_URL=new_database("sqlite"))).test_client()
+    response = unmigrated.head("/api/v1/health/ready")
+    assert (response.status_code, response.get_data()) == (503, b"")

@@ -31,5 +31,8 @@ def marked(marker: str) -> bool:
     """Whether the handler about to serve this request carries a marker."""
     view = current_app.view_functions.get(request.endpoint or "")
     # A restx Resource routes to one method per HTTP verb; a plain view is its own handler.
-    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-    return bool(getattr(handler, marker, False))
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None)
+    if handler is None and request.method == "HEAD":  # answered by get(), as Flask dispatches it
+        handler = getattr(view_class, "get", None)
+    return bool(getattr(handler or view, marker, False))
