@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.accounts.models import ROLES, normalise_email
 from app.accounts.passwords import PASSWORD_MAX_LENGTH, password_problem
-from app.toolkit.schemas import Bool, Choice, ListQuerySchema, PageSchema, Text, page_items
+from app.toolkit.schemas import Bool, Choice, ListQuerySchema, PageSchema, Text, page_items, storable
 
 SORTS = ("created_at", "email")
 ORDERS = ("asc", "desc")
@@ -27,7 +27,7 @@ class Email(fields.Email):
     """An email address, trimmed and lower-cased before it is validated."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return normalise_email(super()._deserialize(value, attr, data, **kwargs))
+        return normalise_email(storable(super()._deserialize(value, attr, data, **kwargs)))
 
 
 def _email(**kwargs: Any) -> Email:

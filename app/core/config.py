@@ -144,7 +144,9 @@ def database_url(url: str) -> str:
 def engine_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Bound every wait on Postgres, so a database that is down, slow or saturated costs a request
     a few seconds and a 503 instead of holding a worker until gunicorn kills it."""
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # A failed statement's error names the statement, never the values it carried (emails, whatever
+    # a caller sent): the log keeps what a bug fix needs and no more.
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if database_url(cfg["DATABASE_URL"]).startswith("postgresql"):
         statement_ms, lock_ms = int(cfg["DB_STATEMENT_TIMEOUT"] * 1000), int(cfg["DB_LOCK_TIMEOUT"] * 1000)
         options.update(

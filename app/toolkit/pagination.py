@@ -1,18 +1,19 @@
 """Keyset pagination: opaque cursors, and one page plus the Link header to the next."""
 
 import base64
-import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request, url_for
+from marshmallow import ValidationError
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import ApiError
 from app.core.extensions import db
+from app.toolkit.schemas import storable
 
 
 def encode_cursor(sort: str, row: Any) -> str:
@@ -22,16 +23,32 @@ def encode_cursor(sort: str, row: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _typed(value: Any, python_type: type) -> Any:
+    """A cursor's sort value as the sort column's type; ValueError if it is not one we could have written."""
+    if python_type is datetime and isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:  # we write every timestamp with its offset
+            raise ValueError("naive timestamp")
+        return moment.astimezone(UTC)  # OverflowError at the ends of the calendar
+    if python_type is str and isinstance(value, str):
+        return storable(value)
+    if python_type is int and type(value) is int and -(2**63) <= value < 2**63:  # not a bool; fits a BIGINT
+        return value
+    raise ValueError(f"not a {python_type.__name__}")
+
+
 def decode_cursor(cursor: str, sort: str, column: InstrumentedAttribute[Any]) -> tuple[Any, uuid.UUID]:
-    """The (sort value, id) a page starts after; 422 if the cursor is not one of ours for this sort."""
+    """The (sort value, id) a page starts after, typed as the columns are; 422 unless the cursor is
+    one of ours for this sort. Nothing else reaches the query: a crafted cursor is only base64 JSON."""
     try:
-        cursor_sort, value, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if cursor_sort != sort:
-            raise ValueError("cursor from another sort order")
-        if column.type.python_type is datetime:
-            value = datetime.fromisoformat(value)
-        return value, uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as e:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(payload, list) and len(payload) == 3 and payload[0] == sort):
+            raise ValueError("not a cursor for this sort order")
+        _, value, row_id = payload
+        if not isinstance(row_id, str):
+            raise ValueError("id is not a string")
+        return _typed(value, column.type.python_type), uuid.UUID(row_id)
+    except (ValueError, OverflowError, ValidationError) as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise ApiError(422, "validation_failed", "The request is not valid.", {"cursor": ["Invalid cursor."]}) from e
 
 

@@ -6,14 +6,23 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 
+def storable(text: str) -> str:
+    """The text, if every database and hash can take it: no NUL (Postgres refuses it) and no lone
+    surrogate (JSON's "\\ud800" decodes to one, and it has no UTF-8 encoding); else ValidationError."""
+    if "\x00" in text:
+        raise ValidationError("Must not contain NUL characters.")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValidationError("Must be valid Unicode: no lone surrogates.") from None
+    return text
+
+
 class Text(fields.String):
-    """A string that refuses NUL bytes (Postgres cannot store them)."""
+    """A string that refuses what no database or hash can take (see storable)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ValidationError("Must not contain NUL characters.")
-        return text
+        return storable(super()._deserialize(value, attr, data, **kwargs))
 
 
 class Bool(fields.Boolean):

@@ -4,9 +4,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app import create_app
 from app.accounts.models import User
@@ -114,6 +114,23 @@ def test_an_unhandled_error_is_a_problem_500_without_internals(
     assert "secret internals" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
     assert "secret internals" in caplog.text and body["request_id"] in caplog.text
+
+
+def test_a_faulty_query_is_logged_with_its_statement_but_not_its_values(
+    crashing_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A statement the driver refuses (here a value of a type no column has) is a bug to fix from the
+    log; the values it carried, such as what a caller sent, stay out of it."""
+
+    @crashing_app.get("/faulty")
+    @public
+    def faulty() -> str:
+        db.session.execute(text("SELECT :shape, :sent"), {"shape": {"not": "bindable"}, "sent": request.args["q"]})
+        return ""
+
+    assert_problem(crashing_app.test_client().get("/faulty?q=secret-value"), 500, "internal_error")
+    assert "SELECT ?, ?" in caplog.text or "SELECT %(shape)s, %(sent)s" in caplog.text
+    assert "secret-value" not in caplog.text
 
 
 def test_an_unhandled_error_in_a_resource_is_a_problem_500(

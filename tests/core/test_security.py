@@ -113,6 +113,42 @@ def test_hostile_bodies_get_a_clean_4xx(client: FlaskClient, body: str, status: 
     assert_problem(client.post("/api/v1/auth/register", data=body, content_type="application/json"), status)
 
 
+DEEP = "[" * 50_000 + "]" * 50_000
+LONE = "\\ud800"  # a lone UTF-16 surrogate: valid JSON, but no UTF-8 encoding exists for it
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("login", '{"email": "a@example.com", "password": ' + DEEP + "}", 400),
+        ("login", '{"email": "a@example.com", "password": "x", "deep": ' + DEEP + "}", 400),
+        ("password-reset", '{"email": ' + DEEP + "}", 400),
+        ("password-reset", DEEP, 400),
+        ("login", '{"email": "a@example.com", "password": "' + LONE + ' correct horse battery"}', 422),
+        ("register", '{"email": "a@example.com", "password": "' + LONE + ' correct horse", "display_name": "A"}', 422),
+        ("register", '{"email": "a@example.com", "password": "battery staple", "display_name": "' + LONE + '"}', 422),
+        ("login", '{"email": "a@ex' + LONE + 'ample.com", "password": "correct horse battery"}', 422),
+        ("password-reset", '{"email": "a@ex' + LONE + 'ample.com"}', 422),
+        ("login", '{"' + LONE + '": 1}', 422),
+    ],
+    ids=[
+        "deep password",
+        "deep extra field",
+        "deep email",
+        "deep array",
+        "lone surrogate in a password",
+        "lone surrogate in a new password",
+        "lone surrogate in a name",
+        "lone surrogate in an email",
+        "lone surrogate in a reset email",
+        "lone surrogate as a key",
+    ],
+)
+def test_malformed_auth_bodies_get_a_clean_4xx(client: FlaskClient, path: str, body: str, status: int) -> None:
+    response = client.post(f"/api/v1/auth/{path}", data=body, content_type="application/json")
+    assert_problem(response, status)
+
+
 @pytest.mark.parametrize("term", ["%", "_", "' OR 1=1--", "\\", "%%_%"])
 def test_filter_metacharacters_match_literally(client: FlaskClient, make_account: Any, term: str) -> None:
     admin = make_account(role="admin", display_name="Admin")
