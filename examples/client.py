@@ -109,9 +109,6 @@ class Tokens:
 
     @classmethod
     def from_token(cls, token: Token) -> Self:
-        # Both are absent only in cookie mode (AUTH_COOKIES), which this client does not use.
-        if isinstance(token.access_token, Unset) or isinstance(token.refresh_token, Unset):
-            raise RuntimeError("no tokens in the body: is the server in cookie mode (AUTH_COOKIES)?")
         return cls(token.access_token, token.refresh_token, time.monotonic() + token.expires_in)
 
 

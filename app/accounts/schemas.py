@@ -86,8 +86,12 @@ class LoginSchema(Schema):
 
 
 class TokenSchema(Schema):
-    access_token = fields.String(metadata={"description": "Absent in cookie mode (AUTH_COOKIES)."})
-    refresh_token = fields.String(metadata={"description": "Absent in cookie mode (AUTH_COOKIES)."})
+    access_token = fields.String(
+        required=True, metadata={"description": "Absent in cookie mode (AUTH_COOKIES).", "omitted_if": "AUTH_COOKIES"}
+    )
+    refresh_token = fields.String(
+        required=True, metadata={"description": "Absent in cookie mode (AUTH_COOKIES).", "omitted_if": "AUTH_COOKIES"}
+    )
     token_type = Choice("TokenType", ("Bearer", "cookie"), required=True)
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
 

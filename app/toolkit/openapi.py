@@ -24,21 +24,25 @@ from app.toolkit.schemas import Choice
 ALWAYS = (500, 503)
 RETRY_AFTER = {"$ref": "#/components/headers/Retry-After"}
 REQUEST_ID = {"$ref": "#/components/headers/X-Request-ID"}
-HEADERS = {
+HEADERS: dict[str, dict[str, Any]] = {
     "X-Request-ID": {
         "description": "The request's id (yours, if you sent a sane X-Request-ID); logs and problems carry it.",
+        "required": True,
         "schema": {"type": "string"},
     },
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
+        "required": True,
         "schema": {"type": "integer", "minimum": 0},
     },
     "ETag": {
         "description": "The version of this resource; send it back in If-Match to update it safely.",
+        "required": True,
         "schema": {"type": "string"},
     },
     "Location": {
         "description": "The path of the new resource.",
+        "required": True,
         "schema": {"type": "string", "format": "uri-reference"},
     },
     "Link": {
@@ -118,6 +122,16 @@ class Document:
         name = self.schema_name(schema)
         if name not in self.spec.components.schemas:
             self.spec.components.schema(name, schema=schema if schema.partial is True else type(schema))
+            component = self.spec.components.schemas[name]
+            if schema.partial is True:
+                # A partial load fills in no defaults: a client must not send them for fields it leaves alone.
+                for prop in component["properties"].values():
+                    prop.pop("default", None)
+            # A field an answer leaves out under some setting (the tokens in cookie mode) is required only
+            # while that setting is off.
+            for field_name, field in schema.fields.items():
+                if self.app.config.get(field.metadata.get("omitted_if", "")) and field_name in component["required"]:
+                    component["required"].remove(field_name)
         return {"$ref": f"#/components/schemas/{name}"}
 
     def components(self) -> None:
@@ -130,7 +144,11 @@ class Document:
             if status in (429, 503):
                 headers["Retry-After"] = RETRY_AFTER
             if status == 401:
-                headers["WWW-Authenticate"] = {"description": "The Bearer challenge.", "schema": {"type": "string"}}
+                headers["WWW-Authenticate"] = {
+                    "description": "The Bearer challenge.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
             self.spec.components.response(
                 problem_name(status),
                 {

@@ -14,8 +14,8 @@ from app import create_app
 from tests.support.app import PASSWORD, Account, operations, settings
 
 JSON, PROBLEM = "application/json", "application/problem+json"
-# Absent on purpose in some answers: the tokens in cookie mode, the field errors outside 409 and 422.
-OPTIONAL_IN_ANSWERS = {"Token": {"access_token", "refresh_token"}, "Problem": {"errors"}}
+# Absent on purpose in some answers: the field errors outside 409 and 422.
+OPTIONAL_IN_ANSWERS = {"Problem": {"errors"}}
 
 
 @pytest.fixture
@@ -98,6 +98,9 @@ def test_success_is_json_and_errors_are_problems_with_their_headers(document: di
                 assert content == {PROBLEM}, (method, path, status)
             if status in ("429", "503"):
                 assert "Retry-After" in answer["headers"], (method, path, status)
+            for name, header in answer["headers"].items():
+                # Sent on every such answer, so clients may rely on it; only Link is absent on a last page.
+                assert resolve(document, header).get("required", False) is (name != "Link"), (method, path, name)
     users = document["paths"]["/api/v1/users"]
     assert {"Location", "ETag"} <= set(users["post"]["responses"]["201"]["headers"])
     assert "Link" in users["get"]["responses"]["200"]["headers"]
@@ -156,6 +159,8 @@ def test_cookie_mode_is_documented_when_on(database_app: Flask) -> None:
     assert paths["/api/v1/users/me"]["get"]["security"] == [{"bearerAuth": []}, {"accessCookie": []}]
     assert paths["/api/v1/users/me"]["patch"]["security"][1] == {"accessCookie": [], "accessCsrf": []}
     assert paths["/api/v1/auth/refresh"]["post"]["security"][1] == {"refreshCookie": [], "refreshCsrf": []}
+    # Login answers with cookies then, and its body carries no token.
+    assert set(document["components"]["schemas"]["Token"]["required"]) == {"token_type", "expires_in"}
 
 
 def test_answers_hold_every_field_the_document_requires(
@@ -216,3 +221,14 @@ def test_swagger_ui_shows_this_document_from_local_assets(client: FlaskClient) -
     # Swagger UI 5: the first major version that renders OpenAPI 3.1.
     with client.get("/swagger/ui/swagger-ui-bundle.js") as bundle:
         assert b"isOAS31" in bundle.data
+
+
+def test_a_patch_body_sends_no_defaults(document: dict[str, Any]) -> None:
+    """A partial update leaves out what the client does not send; a default in the document would make a
+    generated client send it, and overwrite the stored value."""
+    patches = [name for name in document["components"]["schemas"] if name.endswith("Patch")]
+    assert patches
+    for name in patches:
+        schema = document["components"]["schemas"][name]
+        assert "required" not in schema, name
+        assert not [prop for prop in schema["properties"].values() if "default" in prop], name

@@ -534,9 +534,9 @@ export interface components {
         TokenType: "Bearer" | "cookie";
         Token: {
             /** @description Absent in cookie mode (AUTH_COOKIES). */
-            access_token?: string;
+            access_token: string;
             /** @description Absent in cookie mode (AUTH_COOKIES). */
-            refresh_token?: string;
+            refresh_token: string;
             token_type: components["schemas"]["TokenType"];
             /** @description Seconds until the access token expires. */
             expires_in: number;
@@ -668,9 +668,7 @@ export interface components {
         ItemInputPatch: {
             /** @example Buy milk */
             name?: string;
-            /** @default  */
             notes?: string;
-            /** @default false */
             done?: boolean;
         };
         /** @enum {string} */
@@ -723,7 +721,7 @@ export interface components {
             headers: {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 /** @description The Bearer challenge. */
-                "WWW-Authenticate"?: string;
+                "WWW-Authenticate": string;
                 [name: string]: unknown;
             };
             content: {

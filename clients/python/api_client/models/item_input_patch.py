@@ -15,13 +15,13 @@ class ItemInputPatch:
     """
     Attributes:
         name (str | Unset):  Example: Buy milk.
-        notes (str | Unset):  Default: ''.
-        done (bool | Unset):  Default: False.
+        notes (str | Unset):
+        done (bool | Unset):
     """
 
     name: str | Unset = UNSET
-    notes: str | Unset = ""
-    done: bool | Unset = False
+    notes: str | Unset = UNSET
+    done: bool | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         name = self.name
