@@ -1,9 +1,11 @@
 """Account actions more than one route (or the CLI) needs: creating users, and the per-account limit key."""
 
+import hashlib
 import uuid
 from typing import Any
 
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from app.accounts.models import User, normalise_email
 from app.accounts.tokens import verification_mail
@@ -28,7 +30,16 @@ def create_user(data: dict[str, Any], action: str = "user.created", actor_id: uu
 
 
 def login_account_key() -> str:
-    """Rate-limit key: failed logins and reset requests count against the normalised email, from any IP."""
-    body = request.get_json(silent=True)
+    """Rate-limit key: failed logins and reset requests count against the normalised email, from any IP.
+
+    Flask-Limiter takes any exception here for a storage outage, so every body gives a key: deep,
+    malformed, oversized or not an object. The email is hashed: the key is bounded, Redis can encode
+    it whatever the body held, and no address reaches Redis or the limiter's log lines.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except (RecursionError, HTTPException):  # too deep or too large to read; the handler refuses it
+        body = None
     email = body.get("email") if isinstance(body, dict) else None
-    return "account:" + (normalise_email(email) if isinstance(email, str) else "")
+    account = normalise_email(email) if isinstance(email, str) else ""
+    return "account:" + hashlib.sha256(account.encode(errors="surrogatepass")).hexdigest()

@@ -3,6 +3,7 @@
 import math
 import time
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import Flask, Response, current_app
@@ -29,6 +30,23 @@ def caller_key() -> str:
         return "ip:" + get_remote_address()
 
 
+def _total(key: Callable[[], str]) -> Callable[[], str]:
+    """The key, or the client's address when computing it fails. Flask-Limiter takes any exception
+    in a limit check for a storage outage and falls back to per-process counters, so a request that
+    broke a key function would switch the shared limits off for its worker, and the log would blame
+    Redis."""
+
+    @wraps(key)
+    def total() -> str:
+        try:
+            return key()
+        except Exception:
+            current_app.logger.exception("ratelimit.key_failed", extra={"key": key.__name__})
+            return "ip:" + get_remote_address()
+
+    return total
+
+
 def _setting(name: str) -> Callable[[], str]:
     # Limits are read from the current app's settings on each request, so every app (and test)
     # enforces its own values even though the limiter is a process-wide singleton.
@@ -40,13 +58,15 @@ def limit(
 ) -> Callable[[F], F]:
     """Apply the rate limit named by a setting; with failures_only, only 401 answers count."""
     deduct_when = (lambda response: response.status_code == 401) if failures_only else None
-    decorator: Callable[[F], F] = limiter.limit(_setting(setting), key_func=key, scope=setting, deduct_when=deduct_when)
+    decorator: Callable[[F], F] = limiter.limit(
+        _setting(setting), key_func=_total(key), scope=setting, deduct_when=deduct_when
+    )
     return decorator
 
 
 # The limiter lives here rather than in extensions.py because its default key is caller_key.
 limiter = Limiter(
-    key_func=caller_key,
+    key_func=_total(caller_key),
     default_limits=[_setting("RATELIMIT_PER_CALLER")],
     # Rate-limit headers on every response would cost two more Redis round trips per request;
     # only a 429 carries them (see _explain_429).

@@ -8,7 +8,10 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 
-from tests.support.app import PASSWORD, Account, assert_problem, bearer, make_user
+from app import create_app
+from app.core.ratelimit import limit
+from app.toolkit.markers import public
+from tests.support.app import PASSWORD, REAL_LIMITS, Account, assert_problem, bearer, make_user, settings
 
 LOGIN = "/api/v1/auth/login"
 
@@ -107,3 +110,20 @@ def test_a_forged_token_cannot_spend_someone_elses_quota(limited: Callable[..., 
     for _ in range(3):
         assert client.get("/api/v1/users/me", headers=forged).status_code == 401
     assert client.get("/api/v1/users/me", headers=victim.headers).status_code == 200
+
+
+def test_a_key_that_fails_counts_by_address_and_never_switches_the_limits_off(caplog: pytest.LogCaptureFixture) -> None:
+    """Flask-Limiter takes any exception in a limit check for a storage outage and falls back to
+    per-process counters; a key function's own failure must not be able to do that. (Once, not per
+    database: the limiter is one per process and keeps each decorated view's limits.)"""
+
+    def broken_key() -> str:
+        raise RuntimeError("a key that cannot be computed")
+
+    app = create_app(settings(**{**REAL_LIMITS, "RATELIMIT_LOGIN_IP": "3 per minute"}))
+    app.post("/guarded")(public(limit("RATELIMIT_LOGIN_IP", broken_key)(lambda: "")))
+    client = app.test_client()
+    assert [client.post("/guarded").status_code for _ in range(3)] == [200] * 3
+    assert_throttled(client.post("/guarded"))
+    assert "falling back to in-memory storage" not in caplog.text
+    assert "a key that cannot be computed" in caplog.text  # the bug is in the log, as itself

@@ -7,6 +7,7 @@ from pathlib import Path
 from app.core.config import SETTINGS
 from tests.support.app import DATABASES, PASSWORD
 from tests.support.loopback import Redis, gunicorn, migrate
+from tests.support.stack import send
 
 LOGIN = "/api/v1/auth/login"
 
@@ -36,3 +37,44 @@ def test_failed_login_limit_holds_across_instances_sharing_redis(
             assert a.request("POST", LOGIN, {"email": email, "password": PASSWORD}).status == 429
     finally:
         redis.stop()
+
+
+def hostile_guesses(email: str) -> dict[str, bytes]:
+    """Bodies that carry a guess at the account's password in ways no login body should."""
+    guess = f'"email": "{email}", "password": "not the password at all"'
+    domain = email.partition("@")[2]
+    return {
+        "deep JSON": ("{" + guess + ', "deep": ' + "[" * 50_000 + "]" * 50_000 + "}").encode(),
+        "deep JSON only": ("[" * 50_000 + "]" * 50_000).encode(),
+        "a lone surrogate": ("{" + guess.replace(domain, "x\\ud800" + domain) + "}").encode(),
+        "not an object": b"[1, 2]",
+        "no email": b'{"password": "not the password at all"}',
+    }
+
+
+def test_an_account_at_its_limit_stays_limited_whatever_the_guesses_carry(
+    new_database: Callable[[str], str], redis: Redis, tmp_path: Path
+) -> None:
+    """No request body can make a worker drop its Redis counters for its own; only a real Redis
+    outage does, and then readiness and the log say so."""
+    database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
+    limits = {"RATELIMIT_STORAGE_URI": redis.url, "RATELIMIT_LOGIN_ACCOUNT": "3 per 15 minutes"}
+    with gunicorn(tmp_path, database, **limits) as server:  # two workers
+        email = server.register()["email"]
+        wrong = {"email": email, "password": "not the password at all"}
+        assert [server.request("POST", LOGIN, wrong).status for _ in range(3)] == [401] * 3
+
+        for name, body in hostile_guesses(email).items():
+            for _ in range(4):  # enough to reach both workers
+                reply = send(server.port, "POST", LOGIN, body, {"Content-Type": "application/json"})
+                assert reply.status in {400, 422, 429}, (name, reply.status, reply.body[:300])
+        right = {"email": email, "password": PASSWORD}
+        assert [server.request("POST", LOGIN, right).status for _ in range(4)] == [429] * 4
+        assert server.request("GET", "/api/v1/health/ready").status == 200
+        assert not [line for line in server.lines() if "unreachable" in line["event"]]
+
+        redis.kill()
+        ready = server.request("GET", "/api/v1/health/ready")
+        assert ready.status == 503 and ready.json()["code"] == "redis_unavailable"
+        server.request("POST", LOGIN, right)
+        assert [line for line in server.lines() if "Rate limit storage unreachable" in line["event"]]
