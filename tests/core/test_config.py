@@ -1,10 +1,13 @@
 """Settings, the production guard, CORS and the docs switch."""
 
+import base64
 import logging
 import os
 import re
+import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +15,9 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from app.core.config import SETTINGS, ConfigError, database_url
+from app.core.config import SETTINGS, ConfigError, database_url, secret_problems
 from app.core.extensions import db
-from tests.support.app import ROOT, SECRET, settings
-
-PRODUCTION = {
-    "APP_ENV": "production",
-    "SECRET_KEY": SECRET,
-    "JWT_SECRET_KEY": SECRET,
-    "FLASK_DEBUG": False,
-    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
-}
+from tests.support.app import JWT_SECRET, ROOT, SECRET, production, settings
 
 
 @pytest.mark.parametrize(
@@ -58,14 +53,25 @@ def test_the_default_database_is_a_sqlite_file_in_instance(monkeypatch: pytest.M
         ({"SECRET_KEY": ""}, "SECRET_KEY", "SEC001"),
         ({"JWT_SECRET_KEY": "change-me-to-a-long-random-value-of-48-bytes"}, "JWT_SECRET_KEY", "SEC002"),
         ({"JWT_SECRET_KEY": "short-but-random-Q7x"}, "JWT_SECRET_KEY", "SEC003"),
+        ({"JWT_SECRET_KEY": "CHANGE-ME-TO-A-LONG-RANDOM-VALUE-Q7x9Z"}, "JWT_SECRET_KEY", "SEC002"),
+        ({"SECRET_KEY": "ChangeMe" + secrets.token_urlsafe(32)}, "SECRET_KEY", "SEC002"),
         ({"SECRET_KEY": "abababababababababababababababababab"}, "SECRET_KEY", "SEC004"),
+        ({"SECRET_KEY": "abcde" * 8}, "SECRET_KEY", "SEC004"),
+        ({"SECRET_KEY": "abcde" * 30}, "SECRET_KEY", "SEC004"),
+        ({"JWT_SECRET_KEY": "aB3$" * 20}, "JWT_SECRET_KEY", "SEC004"),
+        ({"JWT_SECRET_KEY": "correct horse battery staple is our signing key"}, "JWT_SECRET_KEY", "SEC004"),
+        ({"JWT_SECRET_KEY": "Correct Horse Battery Staple Is Our Signing Key"}, "JWT_SECRET_KEY", "SEC004"),
+        ({"SECRET_KEY": "my-flask-secret-key-for-the-production-site"}, "SECRET_KEY", "SEC004"),
+        ({"SECRET_KEY": "MY_FLASK_SECRET_KEY_FOR_THE_PRODUCTION_SITE"}, "SECRET_KEY", "SEC004"),
+        ({"SECRET_KEY": "31415926535897932384626433832795028841971"}, "SECRET_KEY", "SEC004"),
+        ({"SECRET_KEY": JWT_SECRET}, "SECRET_KEY and JWT_SECRET_KEY", "SEC007"),
         ({"FLASK_DEBUG": True}, "FLASK_DEBUG", "SEC005"),
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "RATELIMIT_STORAGE_URI", "SEC006"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides: dict[str, Any], setting: str, rule: str) -> None:
     with pytest.raises(ConfigError) as error:
-        create_app({**PRODUCTION, **overrides})
+        create_app(production(**overrides))
     message = str(error.value)
     assert rule in message and setting in message
     for value in overrides.values():
@@ -74,7 +80,22 @@ def test_production_refuses_unsafe_settings(overrides: dict[str, Any], setting: 
 
 
 def test_production_starts_with_strong_secrets() -> None:
-    assert create_app(PRODUCTION).config["APP_ENV"] == "production"
+    keys = {"SECRET_KEY": secrets.token_urlsafe(48), "JWT_SECRET_KEY": secrets.token_urlsafe(48)}
+    assert create_app(production(**keys)).config["APP_ENV"] == "production"
+
+
+@pytest.mark.parametrize(
+    "generate",
+    [
+        lambda: secrets.token_urlsafe(32),
+        lambda: secrets.token_urlsafe(48),
+        lambda: secrets.token_hex(32),
+        lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+    ],
+    ids=["token_urlsafe(32)", "token_urlsafe(48)", "token_hex(32)", "base64 of 32 bytes"],
+)
+def test_every_usual_way_to_generate_32_random_bytes_passes(generate: Callable[[], str]) -> None:
+    assert [problems for _ in range(2000) if (problems := secret_problems("SECRET_KEY", generate()))] == []
 
 
 def test_production_refuses_to_boot_from_the_entry_point() -> None:

@@ -13,7 +13,7 @@ from flask import Flask
 from app import create_app
 from app.core.config import ConfigError
 from app.core.extensions import db
-from tests.support.app import PASSWORD, SECRET, bearer, login, make_user, settings
+from tests.support.app import PASSWORD, SECRET, bearer, login, make_user, production, settings
 
 UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 FIELDS = {"time", "level", "event", "logger", "method", "path", "status", "duration_ms", "user_id", "client_ip"}
@@ -131,8 +131,7 @@ def test_development_logs_are_text_for_people(app: Flask, capsys: pytest.Capture
 
 
 def test_production_logs_json_by_default_and_the_format_is_checked() -> None:
-    production = {"APP_ENV": "production", "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET}
-    assert create_app({**production, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}).config["LOG_FORMAT"] == "json"
+    assert create_app(production(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")).config["LOG_FORMAT"] == "json"
     assert create_app(settings()).config["LOG_FORMAT"] == "text"
     with pytest.raises(ConfigError, match="CFG003 LOG_FORMAT"):
         create_app(settings(LOG_FORMAT="xml"))

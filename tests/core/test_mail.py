@@ -19,7 +19,7 @@ from flask import Flask
 from app import create_app
 from app.core.config import ConfigError
 from app.core.mail import message, send
-from tests.support.app import PASSWORD, SECRET, assert_problem, mailed_token, make_user, settings
+from tests.support.app import PASSWORD, assert_problem, mailed_token, make_user, production, settings
 from tests.support.postgres import free_port
 
 
@@ -174,9 +174,8 @@ def test_an_unknown_backend_is_refused_at_start() -> None:
 
 
 def test_production_warns_that_console_mail_is_not_sent(caplog: pytest.LogCaptureFixture) -> None:
-    production = {"APP_ENV": "production", "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, "FLASK_DEBUG": False}
     with caplog.at_level(logging.WARNING):
-        create_app({**production, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0", "MAIL_BACKEND": "console"})
+        create_app(production(MAIL_BACKEND="console"))
     assert "MAIL_BACKEND=console sends no mail" in caplog.text
 
 

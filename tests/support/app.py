@@ -23,6 +23,7 @@ from tests.support.stack_flow import PASSWORD  # the one test password; stack_fl
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: where nginx.conf, migrations/ and docs/ are
 SECRET = "test-only-secret-" + "0123456789abcdef" * 4  # 81 bytes: PyJWT warns below 64 for HS512
+JWT_SECRET = "test-only-jwt-secret-" + "fedcba9876543210" * 4  # production refuses one value for both keys
 DATABASES = os.environ.get("TEST_DATABASES", "sqlite,postgres").split(",")
 
 
@@ -39,6 +40,18 @@ def settings(**overrides: Any) -> dict[str, Any]:
     check the real ones), mail kept in memory."""
     base = {"TESTING": True, "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, "MAIL_BACKEND": "memory"}
     return {**base, **UNLIMITED, **overrides}
+
+
+def production(**overrides: Any) -> dict[str, Any]:
+    """Settings the production guard accepts (each test of a refusal changes one of them)."""
+    base = {
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "FLASK_DEBUG": False,
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+    }
+    return {**base, **overrides}
 
 
 def mailed_token(message: EmailMessage) -> str:
