@@ -16,8 +16,7 @@ LISTS = [
     ("/api/v1/users?sort=email", "email"),
     ("/api/v1/users?sort=email&order=desc", "-email"),
     ("/api/v1/audit-events", "-created_at"),
-    ("/api/v1/items", "-created_at"),
-]
+]  # not the items example: a fork may delete it, and it pages with the same code (tests/items checks a bad cursor)
 GOOD = {"created_at": "2030-01-01T00:00:00+00:00", "email": "m@example.com"}
 NOT_A_STRING = [["2030-01-01"], {"a": 1}, 10**30, -(10**30), 7, 1.5, float("nan"), True, None]
 BAD_VALUES = {
