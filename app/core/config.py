@@ -272,12 +272,16 @@ def check(cfg: dict[str, Any]) -> None:
             problems.append(
                 "SEC006 RATELIMIT_STORAGE_URI keeps counters per process but several workers may run (use Redis)"
             )
+        if cfg["MAIL_BACKEND"] == "console":
+            problems.append(
+                "SEC008 MAIL_BACKEND logs every mail, reset tokens included, instead of sending it (use smtp)"
+            )
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
         if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             log.warning("SQLite is the development default; use Postgres in production")
         if cfg["MAIL_BACKEND"] != "smtp":
-            log.warning("MAIL_BACKEND=%s sends no mail (and logs reset tokens); use smtp", cfg["MAIL_BACKEND"])
+            log.warning("MAIL_BACKEND=%s sends no mail; use smtp", cfg["MAIL_BACKEND"])
         return
     for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
         if not cfg[name]:

@@ -65,6 +65,7 @@ def test_the_default_database_is_a_sqlite_file_in_instance(monkeypatch: pytest.M
         ({"SECRET_KEY": "MY_FLASK_SECRET_KEY_FOR_THE_PRODUCTION_SITE"}, "SECRET_KEY", "SEC004"),
         ({"SECRET_KEY": "31415926535897932384626433832795028841971"}, "SECRET_KEY", "SEC004"),
         ({"SECRET_KEY": JWT_SECRET}, "SECRET_KEY and JWT_SECRET_KEY", "SEC007"),
+        ({"MAIL_BACKEND": "console"}, "MAIL_BACKEND", "SEC008"),  # it writes reset tokens to the log
         ({"FLASK_DEBUG": True}, "FLASK_DEBUG", "SEC005"),
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "RATELIMIT_STORAGE_URI", "SEC006"),
     ],

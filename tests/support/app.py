@@ -50,6 +50,7 @@ def production(**overrides: Any) -> dict[str, Any]:
         "JWT_SECRET_KEY": JWT_SECRET,
         "FLASK_DEBUG": False,
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+        "MAIL_BACKEND": "smtp",
     }
     return {**base, **overrides}
 
