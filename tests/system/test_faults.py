@@ -145,8 +145,9 @@ def test_a_table_lock_gives_503s_within_the_timeouts_not_worker_timeouts(
     timeout never fires; everything answers again once the lock is gone."""
     database = migrated_database(up)
     # A request stuck past 10 s would be a WORKER TIMEOUT (sync workers), or hold its thread (gthread).
-    key = secrets.token_urlsafe(48)  # one token for both servers
-    common = {"RATELIMIT_STORAGE_URI": redis.url, "GUNICORN_TIMEOUT": "10", "SECRET_KEY": key, "JWT_SECRET_KEY": key}
+    # The same keys for both servers, so one token works at either.
+    keys = {"SECRET_KEY": secrets.token_urlsafe(48), "JWT_SECRET_KEY": secrets.token_urlsafe(48)}
+    common = {"RATELIMIT_STORAGE_URI": redis.url, "GUNICORN_TIMEOUT": "10", **keys}
     with (
         gunicorn(tmp_path / "sync", database, **common, WEB_CONCURRENCY="2", DB_LOCK_TIMEOUT="2") as synced,
         gunicorn(
