@@ -44,6 +44,9 @@ class User(Model):
     role: Mapped[str] = mapped_column(String(16), default="user")
     is_active: Mapped[bool] = mapped_column(default=True)
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An address the user asked to move to: it becomes `email` only once a token mailed to it comes back.
+    # Until then login and password resets go by `email`, so a stolen access token cannot move the account.
+    pending_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Bumped by SQLAlchemy on every UPDATE, which also checks the old value: a concurrent

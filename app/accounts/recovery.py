@@ -5,7 +5,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from app.accounts.models import RefreshSession, User, end_sessions
+from app.accounts.models import User
 from app.accounts.passwords import password_problem
 from app.accounts.schemas import (
     AcceptedSchema,
@@ -13,7 +13,7 @@ from app.accounts.schemas import (
     PasswordResetRequestSchema,
     VerifyEmailSchema,
 )
-from app.accounts.service import login_account_key
+from app.accounts.service import login_account_key, set_new_password
 from app.accounts.tokens import password_reset_mail, redeem, verification_mail
 from app.audit.trail import record
 from app.core.database import utcnow
@@ -58,28 +58,36 @@ class PasswordResetConfirm(Resource):
     @response(None, 204, "Password changed; every session of the account has ended")
     def post(self, data: dict[str, Any]) -> None:
         """Set a new password with a mailed reset token; every session of the account ends."""
-        user = redeem(data["token"], "password_reset")
+        user, _address = redeem(data["token"], "password_reset")
         if problem := password_problem(data["new_password"], user.email):
             raise ValidationError(problem, "new_password")
-        user.set_password(data["new_password"])
+        notice = set_new_password(user, data["new_password"], "reset with a token mailed to this address")
         user.email_verified_at = user.email_verified_at or utcnow()  # the mail reached the address's owner
-        end_sessions(RefreshSession.user_id == user.id)
         record("password.reset", user.id, user.id)
         db.session.commit()
+        send(notice)
 
 
 @ns.route("/verify-email")
 class VerifyEmail(Resource):
     @operation("verifyEmail")
     @public
-    @ns.doc(description=REDEEM_ERRORS)
+    @ns.doc(
+        description=REDEEM_ERRORS + " A token mailed to an address the account is moving to makes it the "
+        "account's address; 409 if another account took it meanwhile."
+    )
     @body(VerifyEmailSchema)
     @response(None, 204, "Email address verified")
+    @errors(409)
     def post(self, data: dict[str, Any]) -> None:
-        """Verify your email address with the token mailed to it."""
-        user = redeem(data["token"], "verify_email")
+        """Verify your email address, or confirm a new one, with the token mailed to it."""
+        user, address = redeem(data["token"], "verify_email")
+        if address == user.email:
+            record("email.verified", user.id, user.id, email=address)
+        else:  # the address the account is moving to: the move happens now
+            record("user.email_changed", user.id, user.id, **{"from": user.email, "to": address})
+            user.email, user.pending_email = address, None
         user.email_verified_at = utcnow()
-        record("email.verified", user.id, user.id, email=user.email)
         db.session.commit()
 
 

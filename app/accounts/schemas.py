@@ -59,6 +59,14 @@ class UserSchema(Schema):
     email_verified_at = fields.DateTime(
         required=True, allow_none=True, metadata={"description": "When the current email was verified; null: not yet."}
     )
+    pending_email = fields.Email(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "An address the account is moving to once the token mailed there is sent to "
+            "POST /auth/verify-email; until then `email` stays the account's. Null: no change pending."
+        },
+    )
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 
@@ -101,6 +109,14 @@ class ProfileUpdateSchema(Schema):
 
     email = _email()
     display_name = _name()
+    current_password = Text(
+        load_only=True,
+        validate=validate.Length(max=PASSWORD_MAX_LENGTH),
+        metadata={
+            "description": "The caller's own password (an admin's, when changing someone else). Required to change "
+            "`email`, which then waits for the new address to confirm; checked whenever it is sent."
+        },
+    )
 
 
 class AdminUserUpdateSchema(ProfileUpdateSchema):

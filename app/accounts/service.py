@@ -1,15 +1,19 @@
-"""Account actions more than one route (or the CLI) needs: creating users, and the per-account limit key."""
+"""Account actions more than one route (or the CLI) needs: creating users, proving and setting passwords,
+moving to a new address, and the per-account limit key."""
 
 import hashlib
 import uuid
+from email.message import EmailMessage
 from typing import Any
 
 from flask import request
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from app.accounts.models import User, normalise_email
-from app.accounts.tokens import verification_mail
+from app.accounts.models import RefreshSession, User, end_sessions, normalise_email
+from app.accounts.tokens import email_change_mails, password_notice, spend_tokens, verification_mail
 from app.audit.trail import record
+from app.core.errors import ApiError
 from app.core.extensions import db
 from app.core.mail import send
 
@@ -27,6 +31,45 @@ def create_user(data: dict[str, Any], action: str = "user.created", actor_id: uu
     if mail:
         send(mail)
     return user
+
+
+def invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, "validation_failed", "The request is not valid.", {field: [message]})
+
+
+def prove_password(user: User, password: str) -> None:
+    """422 unless the password is the user's own: what a change of email or password takes beyond a token,
+    which can be stolen from a browser or a log without the password."""
+    if not user.check_password(password):
+        raise invalid("current_password", "Incorrect password.")
+
+
+def set_new_password(user: User, password: str, how: str, keep: uuid.UUID | None = None) -> EmailMessage:
+    """Set the password and end every session but `keep`; a pending email change is dropped, as the new
+    password is how an owner takes an account back. The notice for the account's address, to send after commit."""
+    user.set_password(password)
+    user.pending_email = None
+    end_sessions(RefreshSession.user_id == user.id, *([RefreshSession.id != keep] if keep else []))
+    spend_tokens(user.id, "password_reset")  # a reset mailed before the change must not undo it
+    return password_notice(user, how)
+
+
+def request_email_change(user: User, email: str, proven: bool, actor_id: uuid.UUID) -> list[EmailMessage]:
+    """Make `email` the address the user is moving to once it confirms; the mails to send after commit.
+
+    The current address withdraws a pending change. Any other needs the caller's password (proven).
+    """
+    if email == user.email:
+        user.pending_email = None
+        return []
+    if not proven:
+        raise invalid("current_password", "Required to change the email.")
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise ApiError(409, "conflict", "A resource with these values already exists.", {"email": ["Already taken."]})
+    spend_tokens(user.id, "verify_email")  # an earlier confirmation, to this address or another, is void
+    user.pending_email = email
+    record("user.email_change_requested", actor_id, user.id, **{"from": user.email, "to": email})
+    return email_change_mails(user)
 
 
 def login_account_key() -> str:

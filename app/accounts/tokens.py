@@ -32,13 +32,39 @@ at {app}.
 It works once, for {hours} hours.
 """
 
+EMAIL_CHANGE_TEXT = """Please confirm that {email} should become the address of your account
+at {app}.
+
+{action}
+
+It works once, for {hours} hours. Until it is used, the account keeps its current address. If you
+did not ask for this, ignore this mail.
+"""
+
+EMAIL_CHANGE_NOTICE = """Someone asked to change the address of your account at {app}
+from this one to {masked}.
+
+The change waits until the new address confirms it. Until then this address stays the account's,
+for logging in and for password resets.
+
+If it was not you, reset your password now: ask for a reset for this address
+({reset}). The new password cancels the change and ends every session.
+"""
+
+CHANGED_NOTICE = """The password of your account at {app} was {how}.
+
+If it was not you, reset your password now: ask for a reset for this address
+({reset}). The new password ends every session.
+"""
+
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def mint(user: User | None, purpose: str, life: timedelta) -> str:
-    """A fresh token; for a user, its hash is added to the session (the caller commits)."""
+def mint(user: User | None, purpose: str, life: timedelta, email: str | None = None) -> str:
+    """A fresh token for the user's address (or `email`); for a user, its hash is added to the session
+    (the caller commits)."""
     token = secrets.token_urlsafe(32)
     if user is not None:
         db.session.add(
@@ -46,7 +72,7 @@ def mint(user: User | None, purpose: str, life: timedelta) -> str:
                 token_hash=digest(token),
                 user_id=user.id,
                 purpose=purpose,
-                email=user.email,
+                email=email or user.email,
                 expires_at=utcnow() + life,
             )
         )
@@ -87,6 +113,42 @@ def verification_mail(user: User) -> EmailMessage:
     return message(user.email, "Confirm your email address", text)
 
 
+def email_change_mails(user: User) -> list[EmailMessage]:
+    """For a change to user.pending_email: a token to confirm it, mailed there, and a notice to the
+    current address, which stays the account's until then (the caller commits, then sends)."""
+    assert user.pending_email is not None
+    hours = current_app.config["EMAIL_VERIFICATION_HOURS"]
+    app_name = current_app.config["APP_NAME"]
+    token = mint(user, "verify_email", timedelta(hours=hours), email=user.pending_email)
+    text = EMAIL_CHANGE_TEXT.format(
+        email=user.pending_email, app=app_name, action=action("verify-email", "auth/verify-email", token), hours=hours
+    )
+    notice = EMAIL_CHANGE_NOTICE.format(app=app_name, masked=masked(user.pending_email), reset=reset_hint())
+    return [
+        message(user.pending_email, "Confirm your new email address", text),
+        message(user.email, "Your account's email address is changing", notice),
+    ]
+
+
+def password_notice(user: User, how: str) -> EmailMessage:
+    """Tell the account's address that its password was changed or reset (sent after commit)."""
+    text = CHANGED_NOTICE.format(app=current_app.config["APP_NAME"], how=how, reset=reset_hint())
+    return message(user.email, "Your password was changed", text)
+
+
+def masked(email: str) -> str:
+    """Enough of an address for its owner to recognise it, not enough for a reader of the old mailbox to use."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}{'*' * (len(local) - 1)}@{domain}"
+
+
+def reset_hint() -> str:
+    """Where to ask for a password reset."""
+    if frontend := current_app.config["FRONTEND_URL"]:
+        return f"on {frontend.rstrip('/')}, or with POST /api/v1/auth/password-reset"
+    return "POST /api/v1/auth/password-reset"
+
+
 def spend_tokens(user_id: uuid.UUID, purpose: str) -> list[uuid.UUID]:
     """Mark the user's unused tokens of this kind used; the ids of those it marked."""
     spent = db.session.scalars(
@@ -98,13 +160,16 @@ def spend_tokens(user_id: uuid.UUID, purpose: str) -> list[uuid.UUID]:
     return list(spent)
 
 
-def redeem(token: str, purpose: str) -> User:
-    """The token's user, the token now spent (with its siblings); 400 if it is unknown, used or expired."""
+def redeem(token: str, purpose: str) -> tuple[User, str]:
+    """The token's user and the address it was mailed to, the token now spent (with its siblings); 400
+    if it is unknown, used or expired, or its address is neither the account's nor, for a verification
+    token, the one the account is moving to."""
     row = db.session.scalar(
         select(AccountToken).where(AccountToken.token_hash == digest(token), AccountToken.purpose == purpose)
     )
     user = db.session.get(User, row.user_id) if row else None
-    if row is None or user is None or not user.is_active or row.email != user.email:
+    addresses = {user.email, user.pending_email if purpose == "verify_email" else None} if user else set()
+    if row is None or user is None or not user.is_active or row.email not in addresses:
         raise ApiError(400, "token_invalid", "This token is not valid; ask for a new one.")
     if row.used_at is not None:
         raise ApiError(400, "token_used", "This token was already used, or a newer change replaced it.")
@@ -113,4 +178,4 @@ def redeem(token: str, purpose: str) -> User:
     # Compare-and-swap: of two requests racing with one token, only one finds it unused.
     if row.id not in spend_tokens(user.id, purpose):
         raise ApiError(400, "token_used", "This token was already used, or a newer change replaced it.")
-    return user
+    return user, row.email

@@ -1,13 +1,12 @@
 """The users namespace: one's own profile and password, and user admin."""
 
 import uuid
-from email.message import EmailMessage
 from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import Select, select
 
-from app.accounts.models import RefreshSession, User, end_sessions
+from app.accounts.models import User
 from app.accounts.passwords import password_problem
 from app.accounts.schemas import (
     AdminUserUpdateSchema,
@@ -18,8 +17,7 @@ from app.accounts.schemas import (
     UserPageSchema,
     UserSchema,
 )
-from app.accounts.service import create_user
-from app.accounts.tokens import spend_tokens, verification_mail
+from app.accounts.service import create_user, prove_password, request_email_change, set_new_password
 from app.audit.trail import record
 from app.core.extensions import db
 from app.core.mail import send
@@ -45,7 +43,7 @@ from app.toolkit.identity import Caller, authenticate, token_claims
 
 ns = Namespace("users", description="Profiles and user administration")
 
-AUDITED_CHANGES = {"email": "user.email_changed", "role": "user.role_changed", "is_active": "user.activation_changed"}
+AUDITED_CHANGES = {"role": "user.role_changed", "is_active": "user.activation_changed"}
 SORT_COLUMNS = {"created_at": User.created_at, "email": User.email}
 
 
@@ -60,22 +58,27 @@ def update_user(user: User, data: dict[str, Any]) -> User:
         # An admin cannot demote or disable themselves either: that could leave no admin at all.
         raise ApiError(403, "forbidden", "Only an admin can change role or is_active, and not their own.")
     check_if_match(user)
+    password = data.pop("current_password", None)
+    if password is not None:
+        prove_password(me(), password)  # the caller's own, whoever's account it is
+    mails = []
+    if "email" in data:
+        mails = request_email_change(user, data.pop("email"), password is not None, current_user.id)
     before = {field: getattr(user, field) for field in data}
     for field, value in data.items():
         setattr(user, field, value)
-    mail = record_changes(user, before)
+    record_changes(user, before)
     db.session.commit()
-    if mail:
+    for mail in mails:
         send(mail)
     return user
 
 
-def record_changes(user: User, before: dict[str, Any]) -> EmailMessage | None:
-    """Audit changed email, role and activation; a new email gets a verification mail (to send after commit)."""
+def record_changes(user: User, before: dict[str, Any]) -> None:
+    """Audit changed role and activation."""
     for field, action in AUDITED_CHANGES.items():
         if field in before and before[field] != getattr(user, field):
             record(action, current_user.id, user.id, **{"from": before[field], "to": getattr(user, field)})
-    return verification_mail(user) if before.get("email", user.email) != user.email else None
 
 
 def delete_user(user: User) -> None:
@@ -111,7 +114,7 @@ class Me(Resource):
     @response(UserSchema, description="Updated profile", etag=True)
     @errors(409, 412, 428)
     def patch(self, data: dict[str, Any]) -> User:
-        """Change your email or display name."""
+        """Change your display name, or your email (with your password; the new address must confirm)."""
         return update_user(me(), data)
 
     @operation("deleteMe")
@@ -132,15 +135,11 @@ class MyPassword(Resource):
         user = me()
         if problem := password_problem(data["new_password"], user.email):
             raise ValidationError(problem, "new_password")
-        if not user.check_password(data["current_password"]):
-            raise ApiError(
-                422, "validation_failed", "The request is not valid.", {"current_password": ["Incorrect password."]}
-            )
-        user.set_password(data["new_password"])
-        end_sessions(RefreshSession.user_id == user.id, RefreshSession.id != uuid.UUID(token_claims()["sid"]))
-        spend_tokens(user.id, "password_reset")  # a reset mailed before the change must not undo it
+        prove_password(user, data["current_password"])
+        notice = set_new_password(user, data["new_password"], "changed", keep=uuid.UUID(token_claims()["sid"]))
         record("password.changed", user.id, user.id)
         db.session.commit()
+        send(notice)
 
 
 @ns.route("")

@@ -18,6 +18,7 @@ AUDIT_ACTIONS = (
     "password.reset_requested",
     "password.reset",
     "email.verified",
+    "user.email_change_requested",
     "user.email_changed",
     "user.role_changed",
     "user.activation_changed",

@@ -153,7 +153,10 @@ def test_an_email_change_voids_the_tokens_sent_to_the_old_address(
     client: FlaskClient, user: Account, outbox: list[EmailMessage]
 ) -> None:
     token = reset_token(client, outbox, user.email)
-    assert client.patch(ME, headers=user.headers, json={"email": "moved@example.com"}).status_code == 200
+    change = {"email": "moved@example.com", "current_password": PASSWORD}
+    assert client.patch(ME, headers=user.headers, json=change).status_code == 200
+    confirmation = next(mail for mail in outbox if mail["To"] == "moved@example.com")
+    assert client.post("/api/v1/auth/verify-email", json={"token": mailed_token(confirmation)}).status_code == 204
     assert_problem(confirm(client, token), 400, "token_invalid")
 
 

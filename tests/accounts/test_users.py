@@ -34,17 +34,19 @@ def test_me_shows_the_callers_profile(client: FlaskClient, user: Account) -> Non
         "role",
         "is_active",
         "email_verified_at",
+        "pending_email",
         "created_at",
         "updated_at",
     }
 
 
-def test_patch_me_changes_name_and_email(client: FlaskClient, user: Account) -> None:
-    response = client.patch(ME, headers=user.headers, json={"display_name": "Grace", "email": "Grace@Example.com"})
+def test_patch_me_changes_the_name_and_asks_for_the_email(client: FlaskClient, user: Account) -> None:
+    change = {"display_name": "Grace", "email": "Grace@Example.com", "current_password": PASSWORD}
+    response = client.patch(ME, headers=user.headers, json=change)
     assert response.status_code == 200
     assert response.get_json()["display_name"] == "Grace"
-    assert response.get_json()["email"] == "grace@example.com"
-    assert client.get(ME, headers=user.headers).get_json()["email"] == "grace@example.com"
+    assert response.get_json()["pending_email"] == "grace@example.com"  # the new address confirms it first
+    assert client.get(ME, headers=user.headers).get_json()["email"] == user.email
 
 
 @pytest.mark.parametrize("field", ["role", "is_active", "password_hash", "id", "created_at"])
@@ -59,7 +61,8 @@ def test_patch_me_cannot_escalate(client: FlaskClient, user: Account, field: str
 
 def test_patch_me_to_a_taken_email_is_409_and_changes_nothing(client: FlaskClient, user: Account, app: Flask) -> None:
     other = make_user(app)
-    body = assert_problem(client.patch(ME, headers=user.headers, json={"email": other.email.upper()}), 409)
+    change = {"email": other.email.upper(), "current_password": PASSWORD}
+    body = assert_problem(client.patch(ME, headers=user.headers, json=change), 409)
     assert body["errors"] == {"email": ["Already taken."]}
     assert client.get(ME, headers=user.headers).get_json()["email"] == user.email
 

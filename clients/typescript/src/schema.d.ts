@@ -154,8 +154,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Verify your email address with the token mailed to it
-         * @description 400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses).
+         * Verify your email address, or confirm a new one, with the token mailed to it
+         * @description 400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses). A token mailed to an address the account is moving to makes it the account's address; 409 if another account took it meanwhile.
          */
         post: operations["verifyEmail"];
         delete?: never;
@@ -206,7 +206,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change your email or display name
+         * Change your display name, or your email (with your password; the new address must confirm)
          * @description Needs an access token. Answers 200 (Updated profile). Send If-Match with the ETag of your last read: a stale one gets 412, so no change is lost.
          */
         patch: operations["updateMe"];
@@ -514,6 +514,11 @@ export interface components {
              * @description When the current email was verified; null: not yet.
              */
             email_verified_at: string | null;
+            /**
+             * Format: email
+             * @description An address the account is moving to once the token mailed there is sent to POST /auth/verify-email; until then `email` stays the account's. Null: no change pending.
+             */
+            pending_email: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -578,6 +583,8 @@ export interface components {
             email?: string;
             /** @example Ada Lovelace */
             display_name?: string;
+            /** @description The caller's own password (an admin's, when changing someone else). Required to change `email`, which then waits for the new address to confirm; checked whenever it is sent. */
+            current_password?: string;
         };
         PasswordChange: {
             current_password: string;
@@ -616,6 +623,8 @@ export interface components {
             email?: string;
             /** @example Ada Lovelace */
             display_name?: string;
+            /** @description The caller's own password (an admin's, when changing someone else). Required to change `email`, which then waits for the new address to confirm; checked whenever it is sent. */
+            current_password?: string;
             role?: components["schemas"]["Role"];
             is_active?: boolean;
         };
@@ -672,7 +681,7 @@ export interface components {
             done?: boolean;
         };
         /** @enum {string} */
-        AuditAction: "user.registered" | "user.created" | "login.succeeded" | "login.failed" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.email_changed" | "user.role_changed" | "user.activation_changed" | "user.deleted" | "session.revoked" | "sessions.revoked_all" | "refresh_token.reused";
+        AuditAction: "user.registered" | "user.created" | "login.succeeded" | "login.failed" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.email_change_requested" | "user.email_changed" | "user.role_changed" | "user.activation_changed" | "user.deleted" | "session.revoked" | "sessions.revoked_all" | "refresh_token.reused";
         AuditEvent: {
             /** Format: uuid */
             id: string;
@@ -1083,6 +1092,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["RequestEntityTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];

@@ -17,12 +17,15 @@ class AdminUserUpdatePatch:
     Attributes:
         email (str | Unset):  Example: ada@example.com.
         display_name (str | Unset):  Example: Ada Lovelace.
+        current_password (str | Unset): The caller's own password (an admin's, when changing someone else). Required to
+            change `email`, which then waits for the new address to confirm; checked whenever it is sent.
         role (Role | Unset):
         is_active (bool | Unset):
     """
 
     email: str | Unset = UNSET
     display_name: str | Unset = UNSET
+    current_password: str | Unset = UNSET
     role: Role | Unset = UNSET
     is_active: bool | Unset = UNSET
 
@@ -30,6 +33,8 @@ class AdminUserUpdatePatch:
         email = self.email
 
         display_name = self.display_name
+
+        current_password = self.current_password
 
         role: str | Unset = UNSET
         if not isinstance(self.role, Unset):
@@ -44,6 +49,8 @@ class AdminUserUpdatePatch:
             field_dict["email"] = email
         if display_name is not UNSET:
             field_dict["display_name"] = display_name
+        if current_password is not UNSET:
+            field_dict["current_password"] = current_password
         if role is not UNSET:
             field_dict["role"] = role
         if is_active is not UNSET:
@@ -58,6 +65,8 @@ class AdminUserUpdatePatch:
 
         display_name = d.pop("display_name", UNSET)
 
+        current_password = d.pop("current_password", UNSET)
+
         _role = d.pop("role", UNSET)
         role: Role | Unset
         if isinstance(_role, Unset):
@@ -70,6 +79,7 @@ class AdminUserUpdatePatch:
         admin_user_update_patch = cls(
             email=email,
             display_name=display_name,
+            current_password=current_password,
             role=role,
             is_active=is_active,
         )

@@ -16,15 +16,20 @@ class ProfileUpdatePatch:
     Attributes:
         email (str | Unset):  Example: ada@example.com.
         display_name (str | Unset):  Example: Ada Lovelace.
+        current_password (str | Unset): The caller's own password (an admin's, when changing someone else). Required to
+            change `email`, which then waits for the new address to confirm; checked whenever it is sent.
     """
 
     email: str | Unset = UNSET
     display_name: str | Unset = UNSET
+    current_password: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         email = self.email
 
         display_name = self.display_name
+
+        current_password = self.current_password
 
         field_dict: dict[str, Any] = {}
 
@@ -33,6 +38,8 @@ class ProfileUpdatePatch:
             field_dict["email"] = email
         if display_name is not UNSET:
             field_dict["display_name"] = display_name
+        if current_password is not UNSET:
+            field_dict["current_password"] = current_password
 
         return field_dict
 
@@ -43,9 +50,12 @@ class ProfileUpdatePatch:
 
         display_name = d.pop("display_name", UNSET)
 
+        current_password = d.pop("current_password", UNSET)
+
         profile_update_patch = cls(
             email=email,
             display_name=display_name,
+            current_password=current_password,
         )
 
         return profile_update_patch

@@ -22,6 +22,8 @@ class User:
         role (Role):
         is_active (bool):
         email_verified_at (datetime.datetime | None): When the current email was verified; null: not yet.
+        pending_email (None | str): An address the account is moving to once the token mailed there is sent to POST
+            /auth/verify-email; until then `email` stays the account's. Null: no change pending.
         created_at (datetime.datetime):
         updated_at (datetime.datetime):
     """
@@ -32,6 +34,7 @@ class User:
     role: Role
     is_active: bool
     email_verified_at: datetime.datetime | None
+    pending_email: None | str
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
@@ -52,6 +55,9 @@ class User:
         else:
             email_verified_at = self.email_verified_at
 
+        pending_email: None | str
+        pending_email = self.pending_email
+
         created_at = self.created_at.isoformat()
 
         updated_at = self.updated_at.isoformat()
@@ -66,6 +72,7 @@ class User:
                 "role": role,
                 "is_active": is_active,
                 "email_verified_at": email_verified_at,
+                "pending_email": pending_email,
                 "created_at": created_at,
                 "updated_at": updated_at,
             }
@@ -101,6 +108,13 @@ class User:
 
         email_verified_at = _parse_email_verified_at(d.pop("email_verified_at"))
 
+        def _parse_pending_email(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        pending_email = _parse_pending_email(d.pop("pending_email"))
+
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
@@ -112,6 +126,7 @@ class User:
             role=role,
             is_active=is_active,
             email_verified_at=email_verified_at,
+            pending_email=pending_email,
             created_at=created_at,
             updated_at=updated_at,
         )

@@ -39,6 +39,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_400
 
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
 
@@ -89,9 +94,11 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     body: VerifyEmail,
 ) -> Response[Any | Problem]:
-    """Verify your email address with the token mailed to it
+    """Verify your email address, or confirm a new one, with the token mailed to it
 
-     400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses).
+     400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses). A token
+    mailed to an address the account is moving to makes it the account's address; 409 if another account
+    took it meanwhile.
 
     Args:
         body (VerifyEmail):
@@ -120,9 +127,11 @@ def sync(
     client: AuthenticatedClient | Client,
     body: VerifyEmail,
 ) -> Any | Problem | None:
-    """Verify your email address with the token mailed to it
+    """Verify your email address, or confirm a new one, with the token mailed to it
 
-     400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses).
+     400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses). A token
+    mailed to an address the account is moving to makes it the account's address; 409 if another account
+    took it meanwhile.
 
     Args:
         body (VerifyEmail):
@@ -146,9 +155,11 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     body: VerifyEmail,
 ) -> Response[Any | Problem]:
-    """Verify your email address with the token mailed to it
+    """Verify your email address, or confirm a new one, with the token mailed to it
 
-     400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses).
+     400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses). A token
+    mailed to an address the account is moving to makes it the account's address; 409 if another account
+    took it meanwhile.
 
     Args:
         body (VerifyEmail):
@@ -175,9 +186,11 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     body: VerifyEmail,
 ) -> Any | Problem | None:
-    """Verify your email address with the token mailed to it
+    """Verify your email address, or confirm a new one, with the token mailed to it
 
-     400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses).
+     400: `token_invalid`, `token_used` or `token_expired` (or a body the HTTP layer refuses). A token
+    mailed to an address the account is moving to makes it the account's address; 409 if another account
+    took it meanwhile.
 
     Args:
         body (VerifyEmail):

@@ -115,7 +115,7 @@ def sync_detailed(
     body: ProfileUpdatePatch,
     if_match: str | Unset = UNSET,
 ) -> Response[Problem | User]:
-    """Change your email or display name
+    """Change your display name, or your email (with your password; the new address must confirm)
 
      Needs an access token. Answers 200 (Updated profile). Send If-Match with the ETag of your last read:
     a stale one gets 412, so no change is lost.
@@ -150,7 +150,7 @@ def sync(
     body: ProfileUpdatePatch,
     if_match: str | Unset = UNSET,
 ) -> Problem | User | None:
-    """Change your email or display name
+    """Change your display name, or your email (with your password; the new address must confirm)
 
      Needs an access token. Answers 200 (Updated profile). Send If-Match with the ETag of your last read:
     a stale one gets 412, so no change is lost.
@@ -180,7 +180,7 @@ async def asyncio_detailed(
     body: ProfileUpdatePatch,
     if_match: str | Unset = UNSET,
 ) -> Response[Problem | User]:
-    """Change your email or display name
+    """Change your display name, or your email (with your password; the new address must confirm)
 
      Needs an access token. Answers 200 (Updated profile). Send If-Match with the ETag of your last read:
     a stale one gets 412, so no change is lost.
@@ -213,7 +213,7 @@ async def asyncio(
     body: ProfileUpdatePatch,
     if_match: str | Unset = UNSET,
 ) -> Problem | User | None:
-    """Change your email or display name
+    """Change your display name, or your email (with your password; the new address must confirm)
 
      Needs an access token. Answers 200 (Updated profile). Send If-Match with the ETag of your last read:
     a stale one gets 412, so no change is lost.
