@@ -10,6 +10,7 @@ from app import api
 from app.accounts import cli as accounts_cli
 from app.core import cli, config, errors, headers, logs, metrics, ratelimit
 from app.core.extensions import cors, db, jwt
+from app.core.proxy import PublicOrigin
 from app.toolkit import identity
 
 
@@ -22,9 +23,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     config.check(app.config)
     app.logger.setLevel(app.config["LOG_LEVEL"])
+    if url := app.config["PUBLIC_URL"]:
+        app.wsgi_app = PublicOrigin(app.wsgi_app, url)  # type: ignore[method-assign]
     if hops := app.config["PROXY_HOPS"]:
-        # Trust exactly the proxies we run; more would let clients spoof their IP.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        # Trust exactly the proxies we run; more would let clients spoof their IP. Never their
+        # X-Forwarded-Host: the host of every URL is PUBLIC_URL's (or, in development, the request's).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     jwt.init_app(app)

@@ -192,6 +192,7 @@ def app_env(database_url: str, redis_url: str) -> dict[str, str]:
             "RATELIMIT_STORAGE_URI": redis_url,
             "JWT_ACCESS_TOKEN_MINUTES": "120",  # outlives the run
             "MAIL_BACKEND": "memory",  # production refuses console; the run reads no mail
+            "PUBLIC_URL": "http://127.0.0.1",  # production needs one; the run follows no links
             "LOG_LEVEL": "WARNING",
             "WEB_CONCURRENCY": "2",  # what bench/gunicorn.conf.py runs; HASH_CONCURRENCY=0 leaves one worker free
         }

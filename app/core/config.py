@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, NamedTuple
 
+from app.core.proxy import origin_problem
+
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = "changeme"  # the marker .env.example puts in every secret, in letters only
@@ -61,6 +63,12 @@ SETTINGS: dict[str, Setting] = {
     ),
     "DOCS_ENABLED": Setting("true", _bool, "serve Swagger UI at /swagger and the spec at /api/v1/swagger.json"),
     "MAX_CONTENT_LENGTH": Setting("1048576", int, "largest request body in bytes; larger bodies get 413"),
+    "PUBLIC_URL": Setting(
+        "",
+        str,
+        "origin clients call, e.g. https://api.example.com: every link and redirect the app builds starts with it, "
+        "whatever Host a request names; required in production; empty (development): the request's own host",
+    ),
     "PROXY_HOPS": Setting(
         "0", int, "reverse proxies in front of the app whose X-Forwarded-* headers to trust (nginx: 1)"
     ),
@@ -260,6 +268,8 @@ def check(cfg: dict[str, Any]) -> None:
         raise ConfigError("CFG003 LOG_FORMAT must be 'json' or 'text'")
     if cfg["HASH_CONCURRENCY"] < 0:
         raise ConfigError("CFG004 HASH_CONCURRENCY must be 0 (automatic) or more")
+    if cfg["PUBLIC_URL"] and (why := origin_problem(cfg["PUBLIC_URL"])):
+        raise ConfigError(f"CFG005 PUBLIC_URL is not an origin like https://api.example.com: {why}")
     if cfg["APP_ENV"] == "production":
         problems = secret_problems("SECRET_KEY", cfg["SECRET_KEY"])
         problems += secret_problems("JWT_SECRET_KEY", cfg["JWT_SECRET_KEY"])
@@ -272,6 +282,9 @@ def check(cfg: dict[str, Any]) -> None:
             problems.append(
                 "SEC006 RATELIMIT_STORAGE_URI keeps counters per process but several workers may run (use Redis)"
             )
+        if not cfg["PUBLIC_URL"]:
+            # Without it, links and redirects would take their host from the request: a forged Host header.
+            problems.append("SEC009 PUBLIC_URL is not set (the origin clients call, e.g. https://api.example.com)")
         if cfg["MAIL_BACKEND"] == "console":
             problems.append(
                 "SEC008 MAIL_BACKEND logs every mail, reset tokens included, instead of sending it (use smtp)"

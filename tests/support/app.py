@@ -51,6 +51,7 @@ def production(**overrides: Any) -> dict[str, Any]:
         "FLASK_DEBUG": False,
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
         "MAIL_BACKEND": "smtp",
+        "PUBLIC_URL": "https://api.example.com",
     }
     return {**base, **overrides}
 

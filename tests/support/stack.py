@@ -224,6 +224,7 @@ def app_env(database: str, port: int) -> dict[str, str]:
         PROXY_HOPS="1",
         DOCS_ENABLED="true",
         MAIL_BACKEND="memory",  # production refuses console; nothing here reads the mail
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
     # One worker: per-process rate-limit counters (memory://) are refused in production otherwise.
     return {**os.environ, **settings, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}

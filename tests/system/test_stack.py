@@ -67,6 +67,7 @@ def stack(new_database: Callable[[str], str], tmp_path_factory: pytest.TempPathF
 
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
     nginx, nginx_port = start_nginx(directory / "nginx", app_port)
+    env["PUBLIC_URL"] = f"http://127.0.0.1:{nginx_port}"  # what clients call: nginx
     with (
         running(gunicorn, directory / "gunicorn.log", env) as app_process,
         running(nginx, directory / "nginx.log") as nginx_process,
@@ -132,6 +133,12 @@ def test_the_app_sees_the_address_nginx_saw_not_a_spoofed_one(stack: Stack) -> N
             assert list(ips) == ["127.0.0.2"]
     finally:
         engine.dispose()
+
+
+def test_a_forged_host_reaches_no_redirect_through_nginx(stack: Stack) -> None:
+    """nginx passes the caller's Host on; the app builds URLs, Werkzeug's redirects too, on PUBLIC_URL."""
+    reply = stack.get("//api/v1//health/live", headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    assert (reply.status, reply.headers["Location"]) == (308, f"{stack.base}/api/v1/health/live")
 
 
 def test_a_body_over_1_mib_gets_413_problem_json_from_nginx(stack: Stack) -> None:
