@@ -6,7 +6,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import Select, select
 
-from app.accounts.models import User
+from app.accounts.models import RefreshSession, User, end_sessions
 from app.accounts.passwords import password_problem
 from app.accounts.schemas import (
     AdminUserUpdateSchema,
@@ -67,6 +67,9 @@ def update_user(user: User, data: dict[str, Any]) -> User:
     before = {field: getattr(user, field) for field in data}
     for field, value in data.items():
         setattr(user, field, value)
+    if before.get("is_active") and not user.is_active:
+        # Disabled refuses every token at once; ending the sessions too keeps them refused once re-enabled.
+        end_sessions(RefreshSession.user_id == user.id)
     record_changes(user, before)
     db.session.commit()
     for mail in mails:

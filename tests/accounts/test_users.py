@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 
 from app.accounts.models import RefreshSession, User
 from app.core.extensions import db
-from tests.support.app import PASSWORD, Account, assert_problem, make_user
+from tests.support.app import PASSWORD, Account, assert_problem, bearer, make_user
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
+REFRESH = "/api/v1/auth/refresh"
 
 
 def strip_request_id(response: Any) -> dict[str, Any]:
@@ -135,6 +136,18 @@ def test_admin_disabling_a_user_cuts_their_tokens(client: FlaskClient, admin: Ac
     response = client.patch(f"{USERS}/{user.id}", headers=admin.headers, json={"is_active": False})
     assert response.status_code == 200 and response.get_json()["is_active"] is False
     assert_problem(client.get(ME, headers=user.headers), 401)
+
+
+def test_disabling_a_user_ends_their_sessions_for_good(client: FlaskClient, admin: Account, user: Account) -> None:
+    """Re-enabling the account does not bring the tokens issued before it was disabled back to life."""
+    url = f"{USERS}/{user.id}"
+    assert client.patch(url, headers=admin.headers, json={"is_active": False}).status_code == 200
+    assert client.patch(url, headers=admin.headers, json={"is_active": True}).status_code == 200
+    assert_problem(client.get(ME, headers=user.headers), 401, "invalid_token")
+    assert_problem(client.post(REFRESH, headers=bearer(user.tokens["refresh_token"])), 401, "invalid_token")
+    assert client.get(f"{url}/sessions", headers=admin.headers).get_json()["items"] == []
+    user.login()
+    assert client.get(ME, headers=user.headers).status_code == 200
 
 
 @pytest.mark.parametrize("change", [{"role": "user"}, {"is_active": False}])
