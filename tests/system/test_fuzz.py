@@ -1,6 +1,6 @@
 """Schemathesis against the served OpenAPI 3.1 document: every check, every phase, as a user and as an
-admin, against the app under gunicorn (production settings, Redis-backed limits), so answers made
-outside Flask are fuzzed too.
+admin, against the app under gunicorn (production settings, Redis-backed limits) and through nginx
+in front of it, so answers made outside Flask are fuzzed too.
 
 `make fuzz` runs the same with many more examples (FUZZ_EXAMPLES)."""
 
@@ -8,7 +8,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import pytest
 
 from app import create_app
 from tests.support.app import DATABASES, PASSWORD, ROOT, make_user, settings
-from tests.support.loopback import Redis, gunicorn, migrate
+from tests.support.loopback import Gunicorn, Redis, gunicorn, migrate
+from tests.support.stack import running, send, start_nginx, wait_for
 
 EXAMPLES = os.environ.get("FUZZ_EXAMPLES", "20")
 SEED = os.environ.get("FUZZ_SEED", "1")
@@ -40,16 +42,33 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422",
     return (ROOT / "schemathesis.toml").read_text() + rule
 
 
+@contextmanager
+def entry_port(server: Gunicorn, via: str, directory: Path) -> Iterator[int]:
+    """The port a client calls: gunicorn's own, or nginx's (nginx.conf) in front of it."""
+    if via == "gunicorn":
+        yield server.port
+        return
+    command, port = start_nginx(directory / "nginx", server.port)
+    log = directory / "nginx.log"
+    with running(command, log) as process:
+        wait_for(lambda: send(port, "GET", "/api/v1/health/live").status == 200, "nginx", process=process, log=log)
+        yield port
+
+
+@pytest.mark.parametrize("via", ["gunicorn", "nginx"])
 @pytest.mark.parametrize("role", ["user", "admin"])
 def test_schemathesis_finds_nothing(
-    role: str, new_database: Callable[[str], str], redis: Redis, tmp_path: Path
+    role: str, via: str, new_database: Callable[[str], str], redis: Redis, tmp_path: Path
 ) -> None:
     database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
-    with gunicorn(tmp_path / "app", database, RATELIMIT_STORAGE_URI=redis.url) as server:
+    with (
+        gunicorn(tmp_path / "app", database, RATELIMIT_STORAGE_URI=redis.url) as server,
+        entry_port(server, via, tmp_path) as port,
+    ):
         account = make_user(create_app(settings(DATABASE_URL=database)), role=role)
         login = server.request("POST", "/api/v1/auth/login", {"email": account.email, "password": PASSWORD})
         token = login.json()["access_token"]
-        base_url = f"http://127.0.0.1:{server.port}"
+        base_url = f"http://127.0.0.1:{port}"
         config = tmp_path / "schemathesis.toml"
         config.write_text(derived_config(server.request("GET", "/api/v1/openapi.json").json()))
         command = [
