@@ -33,7 +33,7 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then so a slow leak cannot grow forever; jitter keeps them from restarting together.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
-# Whose X-Forwarded-Proto gunicorn believes; the app's ProxyFix (PROXY_HOPS) does the same for the client IP.
+# Whose X-Forwarded-Proto gunicorn believes; the app reads the same setting for X-Forwarded-For (PROXY_HOPS).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # gunicorn's access log is off: the app writes the one access line per request itself (app/core/logs.py),

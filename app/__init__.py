@@ -4,13 +4,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import api
 from app.accounts import cli as accounts_cli
 from app.core import cli, config, errors, headers, logs, metrics, ratelimit
 from app.core.extensions import cors, db, jwt
-from app.core.proxy import PublicOrigin
+from app.core.proxy import PublicOrigin, TrustedProxies
 from app.toolkit import identity
 
 
@@ -26,9 +25,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if url := app.config["PUBLIC_URL"]:
         app.wsgi_app = PublicOrigin(app.wsgi_app, url)  # type: ignore[method-assign]
     if hops := app.config["PROXY_HOPS"]:
-        # Trust exactly the proxies we run; more would let clients spoof their IP. Never their
-        # X-Forwarded-Host: the host of every URL is PUBLIC_URL's (or, in development, the request's).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+        # Trust exactly the proxies we run, and only when one of them is the peer: otherwise any
+        # client could name its own IP. Never X-Forwarded-Host: every URL's host is PUBLIC_URL's.
+        app.wsgi_app = TrustedProxies(app.wsgi_app, hops, app.config["FORWARDED_ALLOW_IPS"])  # type: ignore[method-assign]
 
     db.init_app(app)
     jwt.init_app(app)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from app.core.proxy import origin_problem
+from app.core.proxy import origin_problem, proxy_networks
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,13 @@ SETTINGS: dict[str, Setting] = {
         "whatever Host a request names; required in production; empty (development): the request's own host",
     ),
     "PROXY_HOPS": Setting(
-        "0", int, "reverse proxies in front of the app whose X-Forwarded-* headers to trust (nginx: 1)"
+        "0", int, "reverse proxies in front of the app whose X-Forwarded-For and -Proto to trust (nginx: 1)"
+    ),
+    "FORWARDED_ALLOW_IPS": Setting(
+        "127.0.0.1,::1",
+        str,
+        "addresses or networks (CIDR) of those proxies: their forwarded headers count, anyone else's are "
+        "ignored; gunicorn reads it too; * trusts every peer, which production refuses with PROXY_HOPS",
     ),
     "REQUIRE_IF_MATCH": Setting(
         "false", _bool, "PATCH /users/... without If-Match gets 428 instead of applying blindly"
@@ -270,6 +276,10 @@ def check(cfg: dict[str, Any]) -> None:
         raise ConfigError("CFG004 HASH_CONCURRENCY must be 0 (automatic) or more")
     if cfg["PUBLIC_URL"] and (why := origin_problem(cfg["PUBLIC_URL"])):
         raise ConfigError(f"CFG005 PUBLIC_URL is not an origin like https://api.example.com: {why}")
+    try:
+        proxies = proxy_networks(cfg["FORWARDED_ALLOW_IPS"])
+    except ValueError:
+        raise ConfigError("CFG006 FORWARDED_ALLOW_IPS must list IP addresses or networks (CIDR), or be *") from None
     if cfg["APP_ENV"] == "production":
         problems = secret_problems("SECRET_KEY", cfg["SECRET_KEY"])
         problems += secret_problems("JWT_SECRET_KEY", cfg["JWT_SECRET_KEY"])
@@ -285,6 +295,9 @@ def check(cfg: dict[str, Any]) -> None:
         if not cfg["PUBLIC_URL"]:
             # Without it, links and redirects would take their host from the request: a forged Host header.
             problems.append("SEC009 PUBLIC_URL is not set (the origin clients call, e.g. https://api.example.com)")
+        if cfg["PROXY_HOPS"] and proxies is None:
+            # Any client that reaches the app directly could then name its own IP and escape per-IP limits.
+            problems.append("SEC010 FORWARDED_ALLOW_IPS is *: name the proxies whose X-Forwarded-For counts")
         if cfg["MAIL_BACKEND"] == "console":
             problems.append(
                 "SEC008 MAIL_BACKEND logs every mail, reset tokens included, instead of sending it (use smtp)"

@@ -1,15 +1,17 @@
 """Where a request came from, as the app believes it: URLs it builds start with PUBLIC_URL, whatever
 Host a caller sends."""
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 
 from app import create_app
 from app.core import mail
 from app.core.config import ConfigError
+from app.toolkit.markers import public
 from tests.support.app import PASSWORD, Account, make_user, production, settings
 
 PUBLIC = "https://api.example.com"
@@ -66,3 +68,52 @@ def test_production_needs_a_public_url() -> None:
 def test_a_public_url_must_be_an_origin(url: str) -> None:
     with pytest.raises(ConfigError, match="CFG005 PUBLIC_URL"):
         create_app(settings(PUBLIC_URL=url))
+
+
+def witness(app: Flask) -> Callable[[str, dict[str, str]], tuple[str | None, str]]:
+    """ask(peer, headers): the client address and scheme the app believes for a request from `peer`."""
+    seen: list[tuple[str | None, str]] = []
+    app.get("/ip")(public(lambda: seen.append((request.remote_addr, request.scheme)) or ""))
+
+    def ask(peer: str, headers: dict[str, str]) -> tuple[str | None, str]:
+        app.test_client().get("/ip", headers=headers, environ_base={"REMOTE_ADDR": peer})
+        return seen[-1]
+
+    return ask
+
+
+@pytest.mark.parametrize("allowed", ["10.0.0.2", "10.0.0.0/8,192.168.0.0/16", "::1, 10.0.0.2"])
+def test_forwarded_headers_count_only_from_a_configured_proxy(allowed: str) -> None:
+    ask = witness(create_app(settings(PROXY_HOPS=1, FORWARDED_ALLOW_IPS=allowed)))
+    forwarded = {"X-Forwarded-For": "6.6.6.6, 198.51.100.7", "X-Forwarded-Proto": "https"}
+    assert ask("10.0.0.2", forwarded) == ("198.51.100.7", "https")  # the proxy saw the client
+    assert ask("203.0.113.9", forwarded) == ("203.0.113.9", "http")  # a direct client's own claim
+    assert ask("::ffff:10.0.0.2", forwarded) == ("198.51.100.7", "https")  # IPv4 over IPv6
+
+
+def test_a_direct_client_cannot_escape_a_per_ip_limit_with_forwarded_for(limited: Any) -> None:
+    client = limited(PROXY_HOPS=1, FORWARDED_ALLOW_IPS="10.0.0.2", RATELIMIT_LOGIN_IP="3 per minute").test_client()
+    body = {"email": "nobody@example.com", "password": PASSWORD}
+    statuses = [
+        client.post(
+            "/api/v1/auth/login",
+            json=body,
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            environ_base={"REMOTE_ADDR": "203.0.113.9"},
+        ).status_code
+        for n in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+
+
+@pytest.mark.parametrize("allowed", ["nginx", "10.0.0.300", "10.0.0.0/33"])
+def test_proxy_addresses_must_be_addresses_or_networks(allowed: str) -> None:
+    with pytest.raises(ConfigError, match="CFG006 FORWARDED_ALLOW_IPS"):
+        create_app(settings(PROXY_HOPS=1, FORWARDED_ALLOW_IPS=allowed))
+
+
+def test_production_refuses_to_trust_forwarded_headers_from_anyone() -> None:
+    with pytest.raises(ConfigError, match="SEC010 FORWARDED_ALLOW_IPS"):
+        create_app(production(PROXY_HOPS=1, FORWARDED_ALLOW_IPS="*"))
+    assert create_app(production(PROXY_HOPS=0, FORWARDED_ALLOW_IPS="*"))  # no forwarded header is read
+    assert create_app(production(PROXY_HOPS=1, FORWARDED_ALLOW_IPS="10.0.0.0/8"))

@@ -19,7 +19,7 @@ KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]
 # The oldest Kubernetes minor release the manifests promise to work on.
 KUBERNETES_VERSION = "1.31.0"
 # Read by gunicorn.conf.py, not by the app.
-GUNICORN_SETTINGS = {"WEB_CONCURRENCY", "GUNICORN_BIND", "FORWARDED_ALLOW_IPS"}
+GUNICORN_SETTINGS = {"WEB_CONCURRENCY", "GUNICORN_BIND"}
 SECRET_SETTINGS = {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "RATELIMIT_STORAGE_URI", "MAIL_PASSWORD"}
 
 
@@ -53,6 +53,7 @@ def test_config_and_secret_hold_every_setting_and_nothing_else(overlay: list[dic
     assert set(config) | set(secret) == set(SETTINGS) | GUNICORN_SETTINGS
     assert config["APP_ENV"] == "production"
     assert config["PROXY_HOPS"] == "1"
+    assert "*" not in config["FORWARDED_ALLOW_IPS"]  # forwarded headers count from the ingress only
 
 
 def test_secret_placeholders_cannot_start_the_app(overlay: list[dict[str, Any]]) -> None:

@@ -109,20 +109,8 @@ def test_the_callers_request_id_comes_back_and_nginx_makes_one_when_missing(stac
     assert re.fullmatch(r"[0-9a-f]{32}", unsafe)
 
 
-def test_the_app_sees_the_address_nginx_saw_not_a_spoofed_one(stack: Stack) -> None:
-    email = f"ip-{uuid.uuid4().hex[:8]}@example.com"
-    account = {"email": email, "password": stack_flow.PASSWORD, "display_name": "IP"}
-    assert stack_flow.call("POST", f"{stack.base}/api/v1/auth/register", account).status == 201
-    login = send(
-        stack.nginx_port,
-        "POST",
-        "/api/v1/auth/login",
-        body=json.dumps({"email": email, "password": stack_flow.PASSWORD}).encode(),
-        headers={"Content-Type": "application/json", "X-Forwarded-For": "6.6.6.6"},
-        source="127.0.0.2",
-    )
-    assert login.status == 200, login.body
-
+def session_ips(stack: Stack, email: str) -> list[str]:
+    """The client addresses the app recorded for the account's logins."""
     engine = sa.create_engine(database_url(stack.database_url))
     try:
         with engine.connect() as connection:
@@ -130,9 +118,35 @@ def test_the_app_sees_the_address_nginx_saw_not_a_spoofed_one(stack: Stack) -> N
                 sa.text("SELECT s.ip FROM refresh_sessions s JOIN users u ON u.id = s.user_id WHERE u.email = :e"),
                 {"e": email},
             ).scalars()
-            assert list(ips) == ["127.0.0.2"]
+            return list(ips)
     finally:
         engine.dispose()
+
+
+def login_spoofing(stack: Stack, port: int, source: str) -> str:
+    """Register, then log in from `source` to `port` with a made-up X-Forwarded-For; the account's email."""
+    email = f"ip-{uuid.uuid4().hex[:8]}@example.com"
+    account = {"email": email, "password": stack_flow.PASSWORD, "display_name": "IP"}
+    assert stack_flow.call("POST", f"{stack.base}/api/v1/auth/register", account).status == 201
+    login = send(
+        port,
+        "POST",
+        "/api/v1/auth/login",
+        body=json.dumps({"email": email, "password": stack_flow.PASSWORD}).encode(),
+        headers={"Content-Type": "application/json", "X-Forwarded-For": "6.6.6.6"},
+        source=source,
+    )
+    assert login.status == 200, login.body
+    return email
+
+
+def test_the_app_sees_the_address_nginx_saw_not_a_spoofed_one(stack: Stack) -> None:
+    assert session_ips(stack, login_spoofing(stack, stack.nginx_port, "127.0.0.2")) == ["127.0.0.2"]
+
+
+def test_a_client_that_reaches_gunicorn_directly_cannot_choose_its_address(stack: Stack) -> None:
+    """Only nginx (127.0.0.1, FORWARDED_ALLOW_IPS) may say who the client is; anyone else is who they are."""
+    assert session_ips(stack, login_spoofing(stack, stack.app_port, "127.0.0.3")) == ["127.0.0.3"]
 
 
 def test_a_forged_host_reaches_no_redirect_through_nginx(stack: Stack) -> None:
