@@ -1,7 +1,7 @@
 """users.pending_email: an address waiting for its confirmation
 
 Revision ID: 1e1805bbcd89
-Revises: 8af4ae945fe1
+Revises: 2b20d5b48041
 Create Date: 2026-12-07 01:42:02.770888
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "1e1805bbcd89"
-down_revision = "8af4ae945fe1"
+down_revision = "2b20d5b48041"
 branch_labels = None
 depends_on = None
 
