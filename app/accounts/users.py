@@ -64,6 +64,9 @@ def update_user(user: User, data: dict[str, Any]) -> User:
     mails = []
     if "email" in data:
         mails = request_email_change(user, data.pop("email"), password is not None, current_user.id)
+    removing_an_admin = removes_an_admin(user, data)
+    if removing_an_admin:
+        lock_admins()
     before = {field: getattr(user, field) for field in data}
     for field, value in data.items():
         setattr(user, field, value)
@@ -71,6 +74,8 @@ def update_user(user: User, data: dict[str, Any]) -> User:
         # Disabled refuses every token at once; ending the sessions too keeps them refused once re-enabled.
         end_sessions(RefreshSession.user_id == user.id)
     record_changes(user, before)
+    if removing_an_admin:
+        check_an_admin_remains()
     db.session.commit()
     for mail in mails:
         send(mail)
@@ -85,9 +90,37 @@ def record_changes(user: User, before: dict[str, Any]) -> None:
 
 
 def delete_user(user: User) -> None:
+    removing_an_admin = removes_an_admin(user, None)
+    if removing_an_admin:
+        lock_admins()
     db.session.delete(user)
     record("user.deleted", current_user.id, user.id, email=user.email)
+    if removing_an_admin:
+        check_an_admin_remains()
     db.session.commit()
+
+
+def removes_an_admin(user: User, change: dict[str, Any] | None) -> bool:
+    """Whether the change (None: deleting) takes an active admin away."""
+    if not (user.is_admin and user.is_active):
+        return False
+    return change is None or change.get("role", "admin") != "admin" or change.get("is_active") is False
+
+
+def lock_admins() -> None:
+    """Lock the active admins' rows until the transaction ends, before removing one. Two admins removing
+    each other at once would each see the other still there; on the locked rows, the second waits for
+    the first to commit and then counts what is left. (SQLite, which ignores FOR UPDATE, lets one writer
+    in at a time, and the count after the write is made under that lock.)"""
+    active_admins = select(User.id).where(User.role == "admin", User.is_active).order_by(User.id)
+    db.session.execute(active_admins.with_for_update(key_share=True))
+
+
+def check_an_admin_remains() -> None:
+    """409 unless an active admin is left once this transaction's changes are written."""
+    db.session.flush()
+    if db.session.scalar(select(User.id).where(User.role == "admin", User.is_active).limit(1)) is None:
+        raise ApiError(409, "last_admin", "At least one active admin must remain; make another admin first.")
 
 
 def user_list_query(args: dict[str, Any]) -> Select[User]:
@@ -122,6 +155,7 @@ class Me(Resource):
 
     @operation("deleteMe")
     @response(None, 204, "Account deleted")
+    @errors(409)
     def delete(self) -> None:
         """Delete your account and end all its sessions."""
         delete_user(me())
@@ -187,7 +221,7 @@ class UserDetail(Resource):
 
     @operation("deleteUser")
     @response(None, 204, "User deleted")
-    @errors(404)
+    @errors(404, 409)
     def delete(self, user_id: uuid.UUID) -> None:
         """Delete a user (admin, or yourself)."""
         delete_user(visible_user(user_id))

@@ -1,14 +1,20 @@
-"""Racing writers: the database constraint decides, and losers get a clean 409."""
+"""Racing writers: the database decides, and losers get a clean answer."""
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
 
 from app.accounts.models import User
 from app.core.extensions import db
-from tests.support.app import PASSWORD
+from tests.support.app import PASSWORD, Account
+
+ROUNDS = 8  # each race, this many times: one round alone would often pass by luck
 
 
 def test_concurrent_duplicate_registrations_give_one_201_and_409s(app: Flask) -> None:
@@ -31,3 +37,56 @@ def test_concurrent_duplicate_registrations_give_one_201_and_409s(app: Flask) ->
     assert all(mimetype == "application/problem+json" for status, mimetype in results if status == 409)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+# Two admins, each removing the other (or themselves) at the same moment: without a lock, each sees the
+# other still there and both go. What each does to whom, as (method, path for `other`, body).
+REMOVALS = {
+    "demote": ("patch", "/api/v1/users/{other}", {"role": "user"}),
+    "disable": ("patch", "/api/v1/users/{other}", {"is_active": False}),
+    "delete": ("delete", "/api/v1/users/{other}", None),
+    "delete themselves": ("delete", "/api/v1/users/me", None),
+}
+# The one refused gets 409 last_admin, or 401, 403 or 404 when the other had removed it before it was looked up.
+REFUSED = [(409, "last_admin"), (404, "not_found"), (403, "forbidden"), (401, "invalid_token")]
+
+
+def at_once(app: Flask, calls: list[Callable[[FlaskClient], Any]]) -> list[Any]:
+    """Make the calls from threads of their own, released together; what each returned."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[FlaskClient], Any]) -> Any:
+        client = app.test_client()
+        barrier.wait()
+        return call(client)
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def removal(removal: str, me: Account, other: Account) -> Callable[[FlaskClient], tuple[int, str | None]]:
+    method, path, body = REMOVALS[removal]
+
+    def call(client: FlaskClient) -> tuple[int, str | None]:
+        response = getattr(client, method)(path.format(other=other.id), headers=me.headers, json=body)
+        return response.status_code, (response.get_json(silent=True) or {}).get("code")
+
+    return call
+
+
+@pytest.mark.parametrize("kind", REMOVALS)
+def test_two_admins_removing_each_other_at_once_leave_one(
+    app: Flask, make_account: Callable[..., Account], kind: str
+) -> None:
+    rounds = []
+    for _ in range(ROUNDS):
+        with app.app_context():  # the two of this round are the only active admins
+            db.session.execute(update(User).where(User.role == "admin").values(role="user"))
+            db.session.commit()
+        a, b = make_account(role="admin"), make_account(role="admin")
+        statuses = sorted(at_once(app, [removal(kind, a, b), removal(kind, b, a)]))
+        with app.app_context():
+            admins = db.session.scalar(select(func.count()).where(User.role == "admin", User.is_active))
+        rounds.append((statuses, admins))
+    assert [admins for _, admins in rounds] == [1] * ROUNDS, rounds
+    assert all(statuses[0][0] in (200, 204) and statuses[1] in REFUSED for statuses, _ in rounds), rounds

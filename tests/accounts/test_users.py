@@ -156,6 +156,27 @@ def test_admin_cannot_demote_or_disable_themselves(client: FlaskClient, admin: A
     assert client.get(USERS, headers=admin.headers).status_code == 200
 
 
+@pytest.mark.parametrize("path", [ME, "{users}/{id}"])
+def test_the_last_admin_cannot_delete_themselves(client: FlaskClient, app: Flask, admin: Account, path: str) -> None:
+    make_user(app, role="admin", is_active=False)  # a disabled admin administers nothing
+    body = assert_problem(
+        client.delete(path.format(users=USERS, id=admin.id), headers=admin.headers), 409, "last_admin"
+    )
+    assert "admin" in body["detail"]
+    assert client.get(USERS, headers=admin.headers).status_code == 200
+
+
+def test_an_admin_goes_once_another_remains(
+    client: FlaskClient, make_account: Callable[..., Account], admin: Account
+) -> None:
+    other = make_account(role="admin")
+    assert client.patch(f"{USERS}/{other.id}", headers=admin.headers, json={"role": "user"}).status_code == 200
+    assert_problem(client.delete(ME, headers=admin.headers), 409, "last_admin")
+    assert client.patch(f"{USERS}/{other.id}", headers=admin.headers, json={"role": "admin"}).status_code == 200
+    assert client.delete(ME, headers=admin.headers).status_code == 204
+    assert_problem(client.delete(ME, headers=other.headers), 409, "last_admin")
+
+
 def test_a_user_cannot_change_their_own_role_by_id(client: FlaskClient, user: Account) -> None:
     response = client.patch(f"{USERS}/{user.id}", headers=user.headers, json={"role": "admin"})
     assert_problem(response, 403, "forbidden")
