@@ -69,7 +69,12 @@ def openapi() -> Any:
 @docs.get("/swagger")
 def swagger_ui() -> str:
     """Swagger UI on the OpenAPI 3.1 document, with the login-to-authorise glue in static/swagger-auth.js."""
-    return render_template("swagger.html", title=current_app.config["APP_NAME"], spec_url=url_for("docs.openapi"))
+    return render_template(
+        "swagger.html",
+        title=current_app.config["APP_NAME"],
+        spec_url=url_for("docs.openapi"),
+        persist_auth=current_app.config["DOCS_PERSIST_AUTH"],
+    )
 
 
 @click.command("openapi")

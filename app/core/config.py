@@ -61,7 +61,12 @@ SETTINGS: dict[str, Setting] = {
     "CORS_ORIGINS": Setting(
         "", _list, "comma-separated origins allowed to call /api/ from a browser; empty means none"
     ),
-    "DOCS_ENABLED": Setting("true", _bool, "serve Swagger UI at /swagger and the spec at /api/v1/swagger.json"),
+    "DOCS_ENABLED": Setting(
+        "true", _bool, "serve Swagger UI at /swagger and the OpenAPI documents at /api/v1/openapi.json and swagger.json"
+    ),
+    "DOCS_PERSIST_AUTH": Setting(
+        "false", _bool, "Swagger UI keeps its tokens in localStorage, across reloads (else only in the page's memory)"
+    ),
     "MAX_CONTENT_LENGTH": Setting("1048576", int, "largest request body in bytes; larger bodies get 413"),
     "PUBLIC_URL": Setting(
         "",

@@ -10,7 +10,9 @@ window.addEventListener("load", function () {
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset.slice(1)],
     plugins: [SwaggerUIBundle.plugins.DownloadUrl],
     docExpansion: "list",
-    persistAuthorization: true,
+    // Tokens stay in the page's memory unless DOCS_PERSIST_AUTH asks for localStorage (which any
+    // script on this origin can read, and which outlives the tab).
+    persistAuthorization: root.dataset.persistAuth === "true",
     validatorUrl: null,
     requestInterceptor: function (req) {
       var auth = req.headers.Authorization;

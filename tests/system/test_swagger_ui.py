@@ -1,6 +1,6 @@
 """Swagger UI in a real headless Chromium on the OpenAPI 3.1 document: offline assets, Authorize with
-or without "Bearer ", and a login made in the UI authorising the calls that follow, the refresh
-included (app/static/swagger-auth.js)."""
+or without "Bearer ", a login made in the UI authorising the calls that follow, the refresh
+included (app/static/swagger-auth.js), and tokens kept in memory unless DOCS_PERSIST_AUTH is on."""
 
 import json
 import os
@@ -168,14 +168,37 @@ def test_a_login_made_in_the_ui_authorises_the_calls_that_follow(
         assert browser.execute(ME) == "200"
         refreshed = browser.sent_authorization("/api/v1/auth/refresh")
         assert len(refreshed) == 1 and refreshed[0] != browser.sent_authorization("/api/v1/users/me")[-1]
-        # persistAuthorization is on: the login survives a reload of the page.
-        browser.page.reload()
-        browser.page.locator(LOGIN).wait_for()
-        assert browser.execute(ME) == "200"
         sent = browser.sent_authorization("/api/v1/users/me")
         assert sent[0] is None and all(h and h.startswith("Bearer ey") for h in sent[1:]), sent
+        # The tokens lived in the page's memory only: nothing in storage, and a reload forgets them.
+        assert "ey" not in browser.page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+        browser.page.reload()
+        browser.page.locator(LOGIN).wait_for()
+        assert browser.execute(ME) == "401"
         browser.assert_all_local()
         assert not browser.errors
+
+
+def test_docs_persist_auth_keeps_a_login_across_reloads(
+    new_database: Callable[[str], str], chromium_process: PlaywrightBrowser, tmp_path: Path
+) -> None:
+    with (
+        migrated_app(new_database("sqlite"), TESTING=False, DOCS_PERSIST_AUTH=True) as app,
+        serve(app) as base_url,
+    ):
+        user = make_user(app)
+        context = chromium_process.new_context()
+        context.set_default_timeout(15_000)
+        browser = Browser(context.new_page(), base_url)
+        try:
+            with screenshot_on_failure(browser, tmp_path):
+                browser.open_swagger()
+                assert browser.execute(LOGIN, {"email": user.email, "password": PASSWORD}) == "200"
+                browser.page.reload()
+                browser.page.locator(LOGIN).wait_for()
+                assert browser.execute(ME) == "200"
+        finally:
+            context.close()
 
 
 @pytest.mark.parametrize("prefix", ["", "Bearer "], ids=["raw token", "with Bearer prefix"])
