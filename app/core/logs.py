@@ -5,6 +5,7 @@ and gunicorn's error log goes through the same handler and formatter, so every l
 """
 
 import logging
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -77,15 +78,25 @@ class JsonFormatter(BaseJsonFormatter):
         super().add_fields(log_data, record, message_dict)
 
 
+# Control characters (newlines, carriage returns, terminal escapes) and Unicode line breaks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escaped(value: object) -> str:
+    """The value as text with its control characters written out (\\n, \\x1b), so it stays on one line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), str(value))
+
+
 class TextFormatter(logging.Formatter):
-    """For a person at a terminal: time, level, logger and event, then the fields that have a value."""
+    """For a person at a terminal: time, level, logger and event, then the fields that have a value.
+    Control characters in them are escaped, so a value (a URL, say) cannot forge a line."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {name: getattr(record, name, None) for name in FIELDS[3:]}
         skip = {*RESERVED_ATTRS, *fields, "message", "asctime"}
         fields.update({k: v for k, v in record.__dict__.items() if k not in skip and not k.startswith("_")})
-        line = f"{utc_time(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
-        line += "".join(f" {name}={value}" for name, value in fields.items() if value is not None)
+        line = f"{utc_time(record)} {record.levelname:<7} {record.name}: {escaped(record.getMessage())}"
+        line += "".join(f" {name}={escaped(value)}" for name, value in fields.items() if value is not None)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

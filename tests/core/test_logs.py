@@ -120,6 +120,15 @@ def test_a_newline_in_a_value_stays_inside_its_line(logged: Flask, capsys: pytes
     assert line["path"] == '/api/v1/nothing\n{"event":"forged"}\r\n'
 
 
+def test_a_control_character_cannot_forge_a_text_line(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
+    text_app = create_app(settings(DATABASE_URL=app.config["DATABASE_URL"]))
+    forged = "2026-01-01T00:00:00.000Z INFO    app.security: login.succeeded"
+    text_app.test_client().get(f"/api/v1/nothing%0A{forged}%0D%1B[2J%E2%80%A8")
+
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"path=/api/v1/nothing\\n{forged}\\r\\x1b[2J\\u2028 " in line
+
+
 def test_development_logs_are_text_for_people(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
     text_app = create_app(settings(DATABASE_URL=app.config["DATABASE_URL"]))
     text_app.test_client().get("/api/v1/health/live", headers={"X-Request-ID": "dev-1"})
