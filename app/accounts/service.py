@@ -6,7 +6,7 @@ import uuid
 from email.message import EmailMessage
 from typing import Any
 
-from flask import request
+from flask import Response, g, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -16,6 +16,7 @@ from app.audit.trail import record
 from app.core.errors import ApiError
 from app.core.extensions import db
 from app.core.mail import send
+from app.core.ratelimit import caller_key, limit
 
 
 def create_user(data: dict[str, Any], action: str = "user.created", actor_id: uuid.UUID | None = None) -> User:
@@ -39,9 +40,33 @@ def invalid(field: str, message: str) -> ApiError:
 
 def prove_password(user: User, password: str) -> None:
     """422 unless the password is the user's own: what a change of email or password takes beyond a token,
-    which can be stolen from a browser or a log without the password."""
+    which can be stolen from a browser or a log without the password. A wrong one counts against
+    RATELIMIT_PASSWORD_ACCOUNT (limit_password_guesses)."""
     if not user.check_password(password):
+        g.password_refused = True
         raise invalid("current_password", "Incorrect password.")
+
+
+def password_refused(_response: Response) -> bool:
+    """Whether this request's current password was wrong: all that RATELIMIT_PASSWORD_ACCOUNT counts."""
+    return bool(g.get("password_refused"))
+
+
+def sends_no_password() -> bool:
+    """Whether the body has no current_password (a new display name, say): no guess to count or refuse.
+    Anything unreadable is not exempt; the handler refuses it."""
+    try:
+        body = request.get_json(silent=True)
+    except (RecursionError, HTTPException):
+        return False
+    return not (isinstance(body, dict) and "current_password" in body)
+
+
+# Wrong current passwords, per account (the caller's token subject) from any address, on every route
+# that checks one: a stolen access token must not make them an oracle to query from many IPs.
+limit_password_guesses = limit(
+    "RATELIMIT_PASSWORD_ACCOUNT", caller_key, counts=password_refused, exempt_when=sends_no_password, shared=True
+)
 
 
 def set_new_password(user: User, password: str, how: str, keep: uuid.UUID | None = None) -> EmailMessage:

@@ -17,7 +17,13 @@ from app.accounts.schemas import (
     UserPageSchema,
     UserSchema,
 )
-from app.accounts.service import create_user, prove_password, request_email_change, set_new_password
+from app.accounts.service import (
+    create_user,
+    limit_password_guesses,
+    prove_password,
+    request_email_change,
+    set_new_password,
+)
 from app.audit.trail import record
 from app.core.extensions import db
 from app.core.mail import send
@@ -149,6 +155,7 @@ class Me(Resource):
     @body(ProfileUpdateSchema(partial=True))
     @response(UserSchema, description="Updated profile", etag=True)
     @errors(409, 412, 428)
+    @limit_password_guesses
     def patch(self, data: dict[str, Any]) -> User:
         """Change your display name, or your email (with your password; the new address must confirm)."""
         return update_user(me(), data)
@@ -167,6 +174,7 @@ class MyPassword(Resource):
     @body(PasswordChangeSchema)
     @response(None, 204, "Password changed; your other sessions have ended")
     @limit("RATELIMIT_PASSWORD_IP")
+    @limit_password_guesses
     def post(self, data: dict[str, Any]) -> None:
         """Change your password (needs the current one); ends your other sessions."""
         user = me()
@@ -215,6 +223,7 @@ class UserDetail(Resource):
     @body(AdminUserUpdateSchema(partial=True))
     @response(UserSchema, description="Updated user", etag=True)
     @errors(403, 404, 409, 412, 428)
+    @limit_password_guesses
     def patch(self, data: dict[str, Any], user_id: uuid.UUID) -> User:
         """Change a user (admin); on yourself, only what PATCH /users/me allows."""
         return update_user(visible_user(user_id), data)

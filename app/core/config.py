@@ -99,6 +99,12 @@ SETTINGS: dict[str, Setting] = {
     "RATELIMIT_REGISTER_IP": Setting("5 per hour", str, "registrations per client IP"),
     "RATELIMIT_REFRESH_IP": Setting("20 per minute", str, "token refreshes per client IP"),
     "RATELIMIT_PASSWORD_IP": Setting("10 per hour", str, "password changes per client IP"),
+    "RATELIMIT_PASSWORD_ACCOUNT": Setting(
+        "5 per 15 minutes",
+        str,
+        "wrong current passwords per account, from any IP (password and email changes); the next check gets "
+        "429 before any hashing",
+    ),
     "RATELIMIT_PASSWORD_RESET_IP": Setting("10 per hour", str, "password-reset requests per client IP"),
     "RATELIMIT_PASSWORD_RESET_EMAIL": Setting(
         "3 per hour", str, "password-reset requests per email address, whether or not it has an account"

@@ -53,14 +53,44 @@ def _setting(name: str) -> Callable[[], str]:
     return lambda: str(current_app.config[name])
 
 
+def _never_raises(exempt_when: Callable[[], bool]) -> Callable[[], bool]:
+    """exempt_when, or False (the limit applies) when it fails: like a key, it must not raise in a limit check."""
+
+    @wraps(exempt_when)
+    def guarded() -> bool:
+        try:
+            return exempt_when()
+        except Exception:
+            current_app.logger.exception("ratelimit.exempt_when_failed", extra={"check": exempt_when.__name__})
+            return False
+
+    return guarded
+
+
 def limit(
-    setting: str, key: Callable[[], str] = get_remote_address, *, failures_only: bool = False
+    setting: str,
+    key: Callable[[], str] = get_remote_address,
+    *,
+    failures_only: bool = False,
+    counts: Callable[[Response], bool] | None = None,
+    exempt_when: Callable[[], bool] | None = None,
+    shared: bool = False,
 ) -> Callable[[F], F]:
-    """Apply the rate limit named by a setting; with failures_only, only 401 answers count."""
-    deduct_when = (lambda response: response.status_code == 401) if failures_only else None
-    decorator: Callable[[F], F] = limiter.limit(
-        _setting(setting), key_func=_total(key), scope=setting, deduct_when=deduct_when
-    )
+    """Apply the rate limit named by a setting, to each endpoint it decorates on its own, or with shared
+    to all of them together. Every request counts, unless failures_only (only 401 answers count) or
+    counts (only the answers it accepts count); a caller at the limit is refused before the handler
+    runs either way. A request exempt_when accepts neither counts nor is refused."""
+    deduct_when = counts or ((lambda response: response.status_code == 401) if failures_only else None)
+    exempt = _never_raises(exempt_when) if exempt_when else None
+    options: dict[str, Any] = {"key_func": _total(key), "deduct_when": deduct_when, "exempt_when": exempt}
+    if shared:
+        # On top of the per-caller quota, not instead of it: restx sends every method of a resource
+        # through one view, and once a decorated method has run Flask-Limiter applies its limits to the
+        # whole endpoint; one that replaced the quota on PATCH /users/me would take it off GET too.
+        options["override_defaults"] = False
+        decorator: Callable[[F], F] = limiter.shared_limit(_setting(setting), scope=setting, **options)
+    else:
+        decorator = limiter.limit(_setting(setting), scope=setting, **options)
     return decorator
 
 

@@ -49,6 +49,66 @@ def test_successful_logins_do_not_count_against_the_account(limited: Callable[..
         assert client.post(LOGIN, json={"email": user.email, "password": PASSWORD}).status_code == 200
 
 
+def test_wrong_current_passwords_for_an_account_are_429_at_the_6th_from_any_ip(
+    limited: Callable[..., Flask], app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Password changes and email changes check the current password: a stolen token must not make
+    that an unlimited oracle by spreading its guesses over addresses. Both count against one limit."""
+    client = limited().test_client()
+    alice, bob = (Account(client, "", make_user(app).email, PASSWORD) for _ in range(2))
+    alice.login()
+    bob.login()
+    guesses = [
+        (
+            "post",
+            "/api/v1/users/me/password",
+            {"current_password": "guess " * 4, "new_password": "a new long passphrase"},
+        ),
+        ("patch", "/api/v1/users/me", {"email": "thief@example.com", "current_password": "guess " * 4}),
+    ]
+    for i in range(5):
+        method, path, body = guesses[i % 2]
+        response = getattr(client, method)(
+            path, json=body, headers=alice.headers, environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}
+        )
+        assert_problem(response, 422, "validation_failed")
+
+    hashes: list[int] = []
+    real_verify = PasswordHasher.verify
+    monkeypatch.setattr(PasswordHasher, "verify", lambda self, h, p: hashes.append(1) or real_verify(self, h, p))
+    right = {"current_password": PASSWORD, "new_password": "a new long passphrase"}
+    elsewhere = {"REMOTE_ADDR": "10.0.9.9"}
+    assert_throttled(
+        client.post("/api/v1/users/me/password", json=right, headers=alice.headers, environ_base=elsewhere)
+    )
+    change = {"email": "new@example.com", "current_password": PASSWORD}
+    assert_throttled(client.patch("/api/v1/users/me", json=change, headers=alice.headers, environ_base=elsewhere))
+    assert hashes == []  # refused before the expensive part
+    # What needs no password is not held up, and another account is not limited by these guesses.
+    assert client.patch("/api/v1/users/me", json={"display_name": "Alice"}, headers=alice.headers).status_code == 200
+    assert client.post("/api/v1/users/me/password", json=right, headers=bob.headers).status_code == 204
+
+
+def test_the_quota_still_holds_beside_the_limit_on_password_guesses(limited: Callable[..., Flask], app: Flask) -> None:
+    """PATCH /users/me carries the limit on guesses; GET and DELETE of the same resource keep the quota."""
+    client = limited(RATELIMIT_PER_CALLER="3 per minute").test_client()
+    account = Account(client, "", make_user(app).email, PASSWORD)
+    account.login()
+    assert client.patch("/api/v1/users/me", json={"display_name": "Once"}, headers=account.headers).status_code == 200
+    for _ in range(2):
+        assert client.get("/api/v1/users/me", headers=account.headers).status_code == 200
+    assert_throttled(client.get("/api/v1/users/me", headers=account.headers))
+
+
+def test_right_current_passwords_do_not_count_against_the_account(limited: Callable[..., Flask], app: Flask) -> None:
+    client = limited().test_client()
+    account = Account(client, "", make_user(app).email, PASSWORD)
+    account.login()
+    for i in range(8):
+        change = {"email": f"new-{i}@example.com", "current_password": PASSWORD}
+        assert client.patch("/api/v1/users/me", json=change, headers=account.headers).status_code == 200
+
+
 def test_login_spraying_from_one_ip_is_429_at_the_31st(limited: Callable[..., Flask]) -> None:
     client = limited().test_client()
     for i in range(30):
@@ -127,3 +187,18 @@ def test_a_key_that_fails_counts_by_address_and_never_switches_the_limits_off(ca
     assert_throttled(client.post("/guarded"))
     assert "falling back to in-memory storage" not in caplog.text
     assert "a key that cannot be computed" in caplog.text  # the bug is in the log, as itself
+
+
+def test_an_exemption_that_fails_applies_the_limit_and_never_switches_it_off(caplog: pytest.LogCaptureFixture) -> None:
+    """The same for a limit's exempt_when: when it raises, the request is counted, and the log says why."""
+
+    def broken_exemption() -> bool:
+        raise RuntimeError("an exemption that cannot be decided")
+
+    app = create_app(settings(**{**REAL_LIMITS, "RATELIMIT_LOGIN_IP": "2 per minute"}))
+    app.post("/exempted")(public(limit("RATELIMIT_LOGIN_IP", exempt_when=broken_exemption)(lambda: "")))
+    client = app.test_client()
+    assert [client.post("/exempted").status_code for _ in range(2)] == [200] * 2
+    assert_throttled(client.post("/exempted"))
+    assert "falling back to in-memory storage" not in caplog.text
+    assert "an exemption that cannot be decided" in caplog.text
