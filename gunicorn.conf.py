@@ -35,6 +35,9 @@ max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 # Whose X-Forwarded-Proto gunicorn believes; the app reads the same setting for X-Forwarded-For (PROXY_HOPS).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# gunicorn's largest request line (its own maximum): nginx refuses longer ones itself (8 KiB buffers), as
+# problem+json, so no request line nginx passes on meets gunicorn's HTML 414.
+limit_request_line = 8190
 
 # gunicorn's access log is off: the app writes the one access line per request itself (app/core/logs.py),
 # because only the app knows the user, and a token in the query string would be in gunicorn's line.

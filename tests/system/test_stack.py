@@ -3,8 +3,10 @@
 plus what nginx itself must do. Ports are picked at run time; everything is stopped by PID."""
 
 import gzip
+import http.client
 import json
 import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -199,3 +201,39 @@ def test_nginx_passes_the_apps_security_headers_through_unchanged(stack: Stack) 
     proxied = stack.get("/api/v1/health/live")
     for name in SECURITY_HEADERS:
         assert proxied.headers.get_all(name) == direct.headers.get_all(name), name
+
+
+def send_raw(port: int, data: bytes) -> Reply:
+    """Bytes as they are, for requests no HTTP client would send; the answer parsed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return Reply(response.status, response.headers, response.read())
+
+
+@pytest.mark.parametrize("length", [4_200, 7_900])
+def test_a_request_line_nginx_takes_is_one_gunicorn_takes(stack: Stack, length: int) -> None:
+    """Between gunicorn's default limit (4 KiB) and nginx's (8 KiB), gunicorn answered HTML 414."""
+    path = "/api/v1/health/live?pad=" + "a" * (length - len("GET /api/v1/health/live?pad= HTTP/1.1"))
+    reply = stack.get(path)
+    assert reply.status == 200, reply.body[:300]
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"GET /api/v1/health/live?pad=" + b"a" * 9_000 + b" HTTP/1.1", 414),
+        (b"GET /api/v1/health/live HTTP/1.1\r\nX-Big: " + b"b" * 9_000, 400),
+        (b"NOT A REQUEST LINE", 400),
+        (b"GET /api/v1/\x01health HTTP/1.1", 400),
+    ],
+    ids=["request line over 8 KiB", "header over 8 KiB", "garbage", "control byte"],
+)
+def test_what_nginx_refuses_is_problem_json_with_the_security_headers(
+    stack: Stack, request_line: bytes, status: int
+) -> None:
+    reply = send_raw(stack.nginx_port, request_line + b"\r\nHost: localhost\r\n\r\n")
+    assert_nginx_problem(reply, status)
+    for header in SECURITY_HEADERS:
+        assert reply.headers[header], header
