@@ -127,6 +127,7 @@ class Login(Resource):
             id=uuid.uuid4(),
             user_id=user.id,
             current_jti=new_jti(),
+            generation=user.session_generation,  # as read with the password hash it was checked against
             expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
             user_agent=request.user_agent.string[:255] or None,
             ip=request.remote_addr,

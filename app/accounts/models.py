@@ -47,6 +47,10 @@ class User(Model):
     # An address the user asked to move to: it becomes `email` only once a token mailed to it comes back.
     # Until then login and password resets go by `email`, so a stolen access token cannot move the account.
     pending_email: Mapped[str | None] = mapped_column(String(254))
+    # Moves on when every session must end (a new password, the account disabled). A session carries the
+    # value it was made under and works only while they match, so a login that read the old password
+    # before the change and wrote its session after it still makes a session that never works.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Bumped by SQLAlchemy on every UPDATE, which also checks the old value: a concurrent
@@ -92,6 +96,7 @@ class RefreshSession(Model):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     current_jti: Mapped[str] = mapped_column(String(36))
+    generation: Mapped[int] = mapped_column(default=0, server_default="0")  # the user's session_generation at login
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -114,6 +119,17 @@ def end_sessions(*where: ColumnElement[bool]) -> None:
     db.session.execute(
         update(RefreshSession).where(RefreshSession.revoked_at.is_(None), *where).values(revoked_at=utcnow())
     )
+
+
+def end_every_session(user: User, keep: uuid.UUID | None = None) -> None:
+    """End every session of the user but `keep`, those a login is making at this moment included: they
+    carry the session_generation that this moves on from (the caller commits)."""
+    user.session_generation += 1
+    end_sessions(RefreshSession.user_id == user.id, *([RefreshSession.id != keep] if keep else []))
+    if keep:
+        db.session.execute(
+            update(RefreshSession).where(RefreshSession.id == keep).values(generation=user.session_generation)
+        )
 
 
 class AccountToken(Model):

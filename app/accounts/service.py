@@ -10,7 +10,7 @@ from flask import Response, g, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from app.accounts.models import RefreshSession, User, end_sessions, normalise_email
+from app.accounts.models import User, end_every_session, normalise_email
 from app.accounts.tokens import email_change_mails, password_notice, spend_tokens, verification_mail
 from app.audit.trail import record
 from app.core.errors import ApiError
@@ -74,7 +74,7 @@ def set_new_password(user: User, password: str, how: str, keep: uuid.UUID | None
     password is how an owner takes an account back. The notice for the account's address, to send after commit."""
     user.set_password(password)
     user.pending_email = None
-    end_sessions(RefreshSession.user_id == user.id, *([RefreshSession.id != keep] if keep else []))
+    end_every_session(user, keep)
     spend_tokens(user.id, "password_reset")  # a reset mailed before the change must not undo it
     return password_notice(user, how)
 

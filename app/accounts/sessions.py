@@ -18,8 +18,12 @@ ns = Namespace("sessions", description="Login sessions: list them, end one", pat
 
 def live(user_id: uuid.UUID) -> Select[RefreshSession]:
     """The user's sessions that still work."""
+    generation = select(User.session_generation).where(User.id == user_id).scalar_subquery()
     return select(RefreshSession).where(
-        RefreshSession.user_id == user_id, RefreshSession.revoked_at.is_(None), RefreshSession.expires_at > utcnow()
+        RefreshSession.user_id == user_id,
+        RefreshSession.revoked_at.is_(None),
+        RefreshSession.expires_at > utcnow(),
+        RefreshSession.generation == generation,
     )
 
 

@@ -4,8 +4,8 @@ flask-jwt-extended mints the tokens and sets the cookies, and its settings name 
 them is here, because its verify path decodes every token three times and loads the caller
 through the ORM, which made authentication most of the cost of a request (bench/README.md). Here
 it is one PyJWT decode with every claim required, and one prebuilt Core query on an autocommit
-connection: user active, session live, token not revoked. So revoked, disabled and deleted
-callers are still refused on their very next request.
+connection: user active, session live and made since the last password change, token not revoked. So
+revoked, disabled and deleted callers are still refused on their very next request.
 """
 
 import hmac
@@ -106,6 +106,7 @@ _LIVE_CALLER = (
     .join(RefreshSession, RefreshSession.user_id == User.id)
     .where(User.id == bindparam("user_id"), User.is_active)
     .where(RefreshSession.id == bindparam("session_id"), RefreshSession.revoked_at.is_(None))
+    .where(RefreshSession.generation == User.session_generation)  # made before the last password change: over
 )
 CALLER_BY_TOKEN = {
     "access": _LIVE_CALLER.where(~exists().where(RevokedToken.jti == bindparam("jti"))),

@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from app.accounts.models import User
 from app.core.extensions import db
-from tests.support.app import PASSWORD, Account
+from tests.support.app import PASSWORD, Account, bearer, mailed_token
 
 ROUNDS = 8  # each race, this many times: one round alone would often pass by luck
 
@@ -90,3 +91,50 @@ def test_two_admins_removing_each_other_at_once_leave_one(
         rounds.append((statuses, admins))
     assert [admins for _, admins in rounds] == [1] * ROUNDS, rounds
     assert all(statuses[0][0] in (200, 204) and statuses[1] in REFUSED for statuses, _ in rounds), rounds
+
+
+# Logins with the old password racing a change of it: whatever the interleaving, once the change is
+# done no session they made may work (the one that made a password change goes on, by design).
+LOGINS = 6
+NEW_PASSWORD = "a brand new and rather long passphrase"
+
+
+def old_password_login(account: Account) -> Callable[[FlaskClient], dict[str, Any] | None]:
+    def call(client: FlaskClient) -> dict[str, Any] | None:
+        response = client.post("/api/v1/auth/login", json={"email": account.email, "password": PASSWORD})
+        return response.get_json() if response.status_code == 200 else None
+
+    return call
+
+
+def password_change(kind: str, account: Account, outbox: list[EmailMessage]) -> Callable[[FlaskClient], int]:
+    if kind == "reset":
+        client = account.client
+        assert client.post("/api/v1/auth/password-reset", json={"email": account.email}).status_code == 202
+        body = {"token": mailed_token(outbox[-1]), "new_password": NEW_PASSWORD}
+        return lambda client: client.post("/api/v1/auth/password-reset/confirm", json=body).status_code
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    return lambda client: client.post("/api/v1/users/me/password", json=body, headers=account.headers).status_code
+
+
+@pytest.mark.parametrize("kind", ["reset", "change"])
+def test_no_session_made_with_the_old_password_outlives_a_change_racing_it(
+    app: Flask, make_account: Callable[..., Account], outbox: list[EmailMessage], kind: str
+) -> None:
+    rounds = []
+    for _ in range(ROUNDS):
+        account = make_account()
+        change = password_change(kind, account, outbox)
+        *logins, changed = at_once(app, [old_password_login(account)] * LOGINS + [change])
+        assert changed == 204
+        client = app.test_client()
+        made = [tokens for tokens in logins if tokens]
+        working = [
+            tokens
+            for tokens in made
+            if client.get("/api/v1/users/me", headers=bearer(tokens["access_token"])).status_code == 200
+            or client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"])).status_code == 200
+        ]
+        rounds.append((len(made), len(working)))
+    assert [working for _, working in rounds] == [0] * ROUNDS, rounds  # (logins that got in, still working)
+    assert sum(made for made, _ in rounds) > 0, rounds  # the old password did get logins in: they raced
