@@ -7,7 +7,7 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /venv \
-    && /venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+    && /venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 
 # Runtime stage: the venv and the code, nothing else.
 FROM ${PYTHON_IMAGE}

@@ -60,10 +60,11 @@ compose-smoke:  ## docker-compose up --build for real, the API flow through ngin
 clients: $(VENV)/.installed  ## Regenerate clients/: the OpenAPI document, the Python and the TypeScript client
 	scripts/generate-clients
 
-# Re-pin both requirement files from the short lists in requirements.in and requirements-dev.in.
+# Re-pin both requirement files from the short lists in requirements.in and requirements-dev.in, with the
+# sha256 of every file each pin may install (pip then refuses anything else: --require-hashes below).
 # Today's pins stay unless an .in file rules them out; `make lock UPGRADE=1` takes the newest allowed.
-PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras --no-emit-options \
-    --annotation-style line $(if $(UPGRADE),--upgrade)
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --no-strip-extras --no-emit-options \
+    --generate-hashes --allow-unsafe --annotation-style line $(if $(UPGRADE),--upgrade)
 .PHONY: lock
 lock: $(VENV)/.installed  ## Regenerate requirements.txt and requirements-dev.txt (pip-tools)
 	$(PIP_COMPILE) -o requirements.txt requirements.in
@@ -76,7 +77,7 @@ test test-fast: NO_VENV = scripts/provision venv && python3 -m venv $(VENV)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV) || { rm -rf $(VENV); $(NO_VENV); }
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	@# The generated client (clients/python) importable as api_client, as an editable install would make it.
 	echo "$(CURDIR)/clients/python" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/api_client.pth"
 	touch $@

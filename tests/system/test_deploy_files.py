@@ -125,3 +125,14 @@ def test_healthchecks_work_with_podman_and_both_compose_versions(compose: dict[s
 def test_nginx_takes_the_same_body_limit_as_the_app() -> None:
     limit = re.search(r"client_max_body_size\s+(\d+)m;", (ROOT / "nginx.conf").read_text())
     assert limit and int(limit.group(1)) * 1024 * 1024 == int(SETTINGS["MAX_CONTENT_LENGTH"].default)
+
+
+@pytest.mark.parametrize("lock", ["requirements.txt", "requirements-dev.txt"])
+def test_every_pin_carries_its_hashes_and_installs_require_them(lock: str) -> None:
+    text = (ROOT / lock).read_text()
+    pins = re.findall(r"^([A-Za-z0-9._\[\]-]+==\S+)((?: \\\n    --hash=sha256:[0-9a-f]{64})+)", text, re.MULTILINE)
+    requirements = re.findall(r"^[A-Za-z0-9]", text, re.MULTILINE)
+    assert pins and len(pins) == len(requirements), f"{lock}: a pin without --hash (run make lock)"
+    # pip checks them only when told to, or when every line has one; the installs say so.
+    assert "--require-hashes -r /tmp/requirements.txt" in (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements-dev.txt" in (ROOT / "Makefile").read_text()
