@@ -51,6 +51,9 @@ class User(Model):
     # value it was made under and works only while they match, so a login that read the old password
     # before the change and wrote its session after it still makes a session that never works.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The same for mailed tokens: moved on by a new password, a confirmed new address and disabling the
+    # account, so that a token is void for good, not only until its address is the account's again.
+    mail_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Bumped by SQLAlchemy on every UPDATE, which also checks the old value: a concurrent
@@ -121,6 +124,12 @@ def end_sessions(*where: ColumnElement[bool]) -> None:
     )
 
 
+def void_mailed_tokens(user: User) -> None:
+    """Every token mailed to the user so far stops working for good, those being minted at this moment
+    included (the caller commits)."""
+    user.mail_generation += 1
+
+
 def end_every_session(user: User, keep: uuid.UUID | None = None) -> None:
     """End every session of the user but `keep`, those a login is making at this moment included: they
     carry the session_generation that this moves on from (the caller commits)."""
@@ -142,8 +151,10 @@ class AccountToken(Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(16))
-    # The address the token was sent to: once the user's email changes, the token is void.
+    # The address the token was sent to, and the user's mail_generation then: it works only while the
+    # account still has that address (or is moving to it) and the generation has not moved on.
     email: Mapped[str] = mapped_column(String(254))
+    generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -5,7 +5,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from app.accounts.models import User
+from app.accounts.models import User, void_mailed_tokens
 from app.accounts.passwords import password_problem
 from app.accounts.schemas import (
     AcceptedSchema,
@@ -87,6 +87,7 @@ class VerifyEmail(Resource):
         else:  # the address the account is moving to: the move happens now
             record("user.email_changed", user.id, user.id, **{"from": user.email, "to": address})
             user.email, user.pending_email = address, None
+            void_mailed_tokens(user)  # e.g. resets sent to the old address, should it ever come back
         user.email_verified_at = utcnow()
         db.session.commit()
 

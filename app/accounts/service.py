@@ -10,7 +10,7 @@ from flask import Response, g, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from app.accounts.models import User, end_every_session, normalise_email
+from app.accounts.models import User, end_every_session, normalise_email, void_mailed_tokens
 from app.accounts.tokens import email_change_mails, password_notice, spend_tokens, verification_mail
 from app.audit.trail import record
 from app.core.errors import ApiError
@@ -75,7 +75,7 @@ def set_new_password(user: User, password: str, how: str, keep: uuid.UUID | None
     user.set_password(password)
     user.pending_email = None
     end_every_session(user, keep)
-    spend_tokens(user.id, "password_reset")  # a reset mailed before the change must not undo it
+    void_mailed_tokens(user)  # a reset mailed before the change must not undo it
     return password_notice(user, how)
 
 
@@ -91,7 +91,10 @@ def request_email_change(user: User, email: str, proven: bool, actor_id: uuid.UU
         raise invalid("current_password", "Required to change the email.")
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise ApiError(409, "conflict", "A resource with these values already exists.", {"email": ["Already taken."]})
-    spend_tokens(user.id, "verify_email")  # an earlier confirmation, to this address or another, is void
+    # An earlier confirmation, to this address or another, is void. Spent rather than voided by the
+    # generation, which would void the owner's reset tokens too: asking again and again for a change
+    # must not keep the owner from taking the account back.
+    spend_tokens(user.id, "verify_email")
     user.pending_email = email
     record("user.email_change_requested", actor_id, user.id, **{"from": user.email, "to": email})
     return email_change_mails(user)

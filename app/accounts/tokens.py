@@ -73,6 +73,7 @@ def mint(user: User | None, purpose: str, life: timedelta, email: str | None = N
                 user_id=user.id,
                 purpose=purpose,
                 email=email or user.email,
+                generation=user.mail_generation,
                 expires_at=utcnow() + life,
             )
         )
@@ -162,8 +163,8 @@ def spend_tokens(user_id: uuid.UUID, purpose: str) -> list[uuid.UUID]:
 
 def redeem(token: str, purpose: str) -> tuple[User, str]:
     """The token's user and the address it was mailed to, the token now spent (with its siblings); 400
-    if it is unknown, used or expired, or its address is neither the account's nor, for a verification
-    token, the one the account is moving to."""
+    if it is unknown, used or expired, if its address is neither the account's nor, for a verification
+    token, the one the account is moving to, or if a new password, address or disabling came since."""
     row = db.session.scalar(
         select(AccountToken).where(AccountToken.token_hash == digest(token), AccountToken.purpose == purpose)
     )
@@ -171,7 +172,7 @@ def redeem(token: str, purpose: str) -> tuple[User, str]:
     addresses = {user.email, user.pending_email if purpose == "verify_email" else None} if user else set()
     if row is None or user is None or not user.is_active or row.email not in addresses:
         raise ApiError(400, "token_invalid", "This token is not valid; ask for a new one.")
-    if row.used_at is not None:
+    if row.used_at is not None or row.generation != user.mail_generation:
         raise ApiError(400, "token_used", "This token was already used, or a newer change replaced it.")
     if row.expires_at <= utcnow():
         raise ApiError(400, "token_expired", "This token has expired; ask for a new one.")

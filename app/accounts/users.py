@@ -6,7 +6,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import Select, select
 
-from app.accounts.models import User, end_every_session
+from app.accounts.models import User, end_every_session, void_mailed_tokens
 from app.accounts.passwords import password_problem
 from app.accounts.schemas import (
     AdminUserUpdateSchema,
@@ -77,8 +77,9 @@ def update_user(user: User, data: dict[str, Any]) -> User:
     for field, value in data.items():
         setattr(user, field, value)
     if before.get("is_active") and not user.is_active:
-        # Disabled refuses every token at once; ending the sessions too keeps them refused once re-enabled.
+        # Disabled refuses every token at once; ending them too keeps them refused once re-enabled.
         end_every_session(user)
+        void_mailed_tokens(user)
     record_changes(user, before)
     if removing_an_admin:
         check_an_admin_remains()

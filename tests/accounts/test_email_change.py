@@ -98,6 +98,20 @@ def test_the_old_address_is_told_and_a_reset_from_it_cancels_the_change(
     assert (me["email"], me["pending_email"]) == (user.email, None)
 
 
+def test_asking_for_the_change_again_does_not_void_the_owners_reset(
+    client: FlaskClient, user: Account, outbox: list[EmailMessage]
+) -> None:
+    intruder = Account(client, user.id, user.email, PASSWORD)
+    intruder.login()
+    assert change_email(client, intruder, ATTACKER).status_code == 200
+    assert client.post(RESET, json={"email": user.email}).status_code == 202  # the owner, told
+    reset = {"token": mailed_token(outbox[-1]), "new_password": NEW_PASSWORD}
+    assert change_email(client, intruder, ATTACKER).status_code == 200  # and again, to spoil that reset
+    assert client.post(CONFIRM_RESET, json=reset).status_code == 204
+    owner = login(client, user.email, NEW_PASSWORD).get_json()
+    assert client.get(ME, headers=bearer(owner["access_token"])).get_json()["pending_email"] is None
+
+
 def test_a_password_change_also_cancels_a_pending_change(
     client: FlaskClient, user: Account, outbox: list[EmailMessage]
 ) -> None:

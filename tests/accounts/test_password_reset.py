@@ -160,6 +160,35 @@ def test_an_email_change_voids_the_tokens_sent_to_the_old_address(
     assert_problem(confirm(client, token), 400, "token_invalid")
 
 
+def move(client: FlaskClient, user: Account, outbox: list[EmailMessage], email: str) -> None:
+    """Change the account's address to `email`, confirmed from there."""
+    change = {"email": email, "current_password": user.password}
+    assert client.patch(ME, headers=user.headers, json=change).status_code == 200
+    confirmation = next(mail for mail in reversed(outbox) if mail["To"] == email)
+    assert client.post("/api/v1/auth/verify-email", json={"token": mailed_token(confirmation)}).status_code == 204
+
+
+def test_a_token_stays_void_when_the_address_comes_back(
+    client: FlaskClient, user: Account, outbox: list[EmailMessage]
+) -> None:
+    token = reset_token(client, outbox, user.email)
+    move(client, user, outbox, "elsewhere@example.com")
+    move(client, user, outbox, user.email)  # and back: the token's address is the account's again
+    assert_problem(confirm(client, token), 400, "token_used")
+    assert login(client, user.email, PASSWORD).status_code == 200
+
+
+def test_a_token_stays_void_when_a_disabled_account_is_enabled_again(
+    client: FlaskClient, admin: Account, user: Account, outbox: list[EmailMessage]
+) -> None:
+    token = reset_token(client, outbox, user.email)
+    for active in (False, True):
+        response = client.patch(f"/api/v1/users/{user.id}", headers=admin.headers, json={"is_active": active})
+        assert response.status_code == 200
+    assert_problem(confirm(client, token), 400, "token_used")
+    assert login(client, user.email, PASSWORD).status_code == 200
+
+
 def test_a_verification_token_is_not_a_reset_token(client: FlaskClient, outbox: list[EmailMessage]) -> None:
     body = {"email": "ada@example.com", "password": PASSWORD, "display_name": "Ada"}
     assert client.post("/api/v1/auth/register", json=body).status_code == 201
