@@ -1,6 +1,7 @@
 """Rate limits stay global when the app scales out: two gunicorn instances (two workers each) that
 share one Redis count as one. With memory:// each of the four workers would count on its own."""
 
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,35 @@ def test_failed_login_limit_holds_across_instances_sharing_redis(
             assert a.request("POST", LOGIN, {"email": email, "password": PASSWORD}).status == 429
     finally:
         redis.stop()
+
+
+def test_wrong_current_password_limit_holds_across_instances_sharing_redis(
+    new_database: Callable[[str], str], redis: Redis, tmp_path: Path
+) -> None:
+    """Guesses at the current password through a stolen token count once per account, whichever
+    worker of whichever instance, password change or email change, they reach."""
+    database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
+    limits = {
+        "RATELIMIT_STORAGE_URI": redis.url,
+        "RATELIMIT_PASSWORD_ACCOUNT": SETTINGS["RATELIMIT_PASSWORD_ACCOUNT"].default,  # 5 per 15 minutes
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),  # one key: a token from either instance works at both
+    }
+    with gunicorn(tmp_path / "a", database, **limits) as a, gunicorn(tmp_path / "b", database, **limits) as b:
+        token = a.register()["access_token"]
+        new = "a new and rather long passphrase"  # a valid one: only the current password is wrong
+        guesses = [
+            ("POST", "/api/v1/users/me/password", {"current_password": "guess " * 4, "new_password": new}),
+            ("PATCH", "/api/v1/users/me", {"email": "thief@example.com", "current_password": "guess " * 4}),
+        ]
+        refused = [(a, b)[i % 2].request(*guesses[i % 2], token=token).status for i in range(5)]
+        assert refused == [422] * 5
+        right = {"current_password": PASSWORD, "new_password": new}
+        for server in (a, b):
+            sixth = server.request("POST", "/api/v1/users/me/password", right, token=token)  # even the right one
+            assert sixth.status == 429 and sixth.headers["Content-Type"] == "application/problem+json", sixth.body
+            assert 1 <= int(sixth.headers["Retry-After"]) <= 901
+            assert server.request("GET", "/api/v1/users/me", token=token).status == 200
 
 
 def hostile_guesses(email: str) -> dict[str, bytes]:
