@@ -7,13 +7,14 @@ from email.message import EmailMessage
 from typing import Any
 
 from flask import Response, g, request
+from marshmallow import ValidationError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from app.accounts.models import User, end_every_session, normalise_email, void_mailed_tokens
 from app.accounts.tokens import email_change_mails, password_notice, spend_tokens, verification_mail
 from app.audit.trail import record
-from app.core.errors import ApiError
+from app.core.errors import taken
 from app.core.extensions import db
 from app.core.mail import send
 from app.core.ratelimit import caller_key, limit
@@ -34,17 +35,13 @@ def create_user(data: dict[str, Any], action: str = "user.created", actor_id: uu
     return user
 
 
-def invalid(field: str, message: str) -> ApiError:
-    return ApiError(422, "validation_failed", "The request is not valid.", {field: [message]})
-
-
 def prove_password(user: User, password: str) -> None:
     """422 unless the password is the user's own: what a change of email or password takes beyond a token,
     which can be stolen from a browser or a log without the password. A wrong one counts against
     RATELIMIT_PASSWORD_ACCOUNT (limit_password_guesses)."""
     if not user.check_password(password):
         g.password_refused = True
-        raise invalid("current_password", "Incorrect password.")
+        raise ValidationError("Incorrect password.", "current_password")
 
 
 def password_refused(_response: Response) -> bool:
@@ -88,9 +85,9 @@ def request_email_change(user: User, email: str, proven: bool, actor_id: uuid.UU
         user.pending_email = None
         return []
     if not proven:
-        raise invalid("current_password", "Required to change the email.")
+        raise ValidationError("Required to change the email.", "current_password")
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise ApiError(409, "conflict", "A resource with these values already exists.", {"email": ["Already taken."]})
+        raise taken("email")
     # An earlier confirmation, to this address or another, is void. Spent rather than voided by the
     # generation, which would void the owner's reset tokens too: asking again and again for a change
     # must not keep the owner from taking the account back.

@@ -1,6 +1,8 @@
 """The users namespace: one's own profile and password, and user admin."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from marshmallow import ValidationError
@@ -70,19 +72,15 @@ def update_user(user: User, data: dict[str, Any]) -> User:
     mails = []
     if "email" in data:
         mails = request_email_change(user, data.pop("email"), password is not None, current_user.id)
-    removing_an_admin = removes_an_admin(user, data)
-    if removing_an_admin:
-        lock_admins()
-    before = {field: getattr(user, field) for field in data}
-    for field, value in data.items():
-        setattr(user, field, value)
-    if before.get("is_active") and not user.is_active:
-        # Disabled refuses every token at once; ending them too keeps them refused once re-enabled.
-        end_every_session(user)
-        void_mailed_tokens(user)
-    record_changes(user, before)
-    if removing_an_admin:
-        check_an_admin_remains()
+    with an_admin_remains(user, data):
+        before = {field: getattr(user, field) for field in data}
+        for field, value in data.items():
+            setattr(user, field, value)
+        if before.get("is_active") and not user.is_active:
+            # Disabled refuses every token at once; ending them too keeps them refused once re-enabled.
+            end_every_session(user)
+            void_mailed_tokens(user)
+        record_changes(user, before)
     db.session.commit()
     for mail in mails:
         send(mail)
@@ -97,13 +95,9 @@ def record_changes(user: User, before: dict[str, Any]) -> None:
 
 
 def delete_user(user: User) -> None:
-    removing_an_admin = removes_an_admin(user, None)
-    if removing_an_admin:
-        lock_admins()
-    db.session.delete(user)
-    record("user.deleted", current_user.id, user.id, email=user.email)
-    if removing_an_admin:
-        check_an_admin_remains()
+    with an_admin_remains(user, None):
+        db.session.delete(user)
+        record("user.deleted", current_user.id, user.id, email=user.email)
     db.session.commit()
 
 
@@ -114,19 +108,25 @@ def removes_an_admin(user: User, change: dict[str, Any] | None) -> bool:
     return change is None or change.get("role", "admin") != "admin" or change.get("is_active") is False
 
 
-def lock_admins() -> None:
-    """Lock the active admins' rows until the transaction ends, before removing one. Two admins removing
-    each other at once would each see the other still there; on the locked rows, the second waits for
-    the first to commit and then counts what is left. (SQLite, which ignores FOR UPDATE, lets one writer
-    in at a time, and the count after the write is made under that lock.)"""
-    active_admins = select(User.id).where(User.role == "admin", User.is_active).order_by(User.id)
-    db.session.execute(active_admins.with_for_update(key_share=True))
+# The active admins; their rows are locked before one of them is taken away.
+ACTIVE_ADMINS = select(User.id).where(User.role == "admin", User.is_active)
 
 
-def check_an_admin_remains() -> None:
-    """409 unless an active admin is left once this transaction's changes are written."""
+@contextmanager
+def an_admin_remains(user: User, change: dict[str, Any] | None) -> Iterator[None]:
+    """Around a change (None: deleting) that may take an active admin away: 409 unless one is left after it.
+
+    Two admins removing each other at once would each see the other still there, so the active admins'
+    rows are locked first; the second waits for the first to commit and then counts what is left.
+    (SQLite, which ignores FOR UPDATE, lets one writer in at a time, and the count is made under that.)
+    """
+    if not removes_an_admin(user, change):
+        yield
+        return
+    db.session.execute(ACTIVE_ADMINS.order_by(User.id).with_for_update(key_share=True))
+    yield
     db.session.flush()
-    if db.session.scalar(select(User.id).where(User.role == "admin", User.is_active).limit(1)) is None:
+    if db.session.scalar(ACTIVE_ADMINS.limit(1)) is None:
         raise ApiError(409, "last_admin", "At least one active admin must remain; make another admin first.")
 
 

@@ -248,9 +248,7 @@ def estimated_bits(value: str) -> float:
     """A rough entropy estimate: each character counts log2(distinct characters) bits, unless the
     three characters from it on appeared before, so a repeated pattern adds nothing. 32 random bytes
     in hex, base64 or base64url score 180 or more."""
-    seen: set[str] = set()
-    for i in range(len(value)):
-        seen.add(value[i : i + 3])
+    seen = {value[i : i + 3] for i in range(len(value))}
     return math.log2(len(set(value))) * len(seen) if value else 0.0
 
 

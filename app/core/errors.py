@@ -46,6 +46,13 @@ class ProblemSchema(Schema):
     request_id = fields.String(required=True)
 
 
+def taken(*fields: str) -> ApiError:
+    """409: another row already holds these fields' values."""
+    return ApiError(
+        409, "conflict", "A resource with these values already exists.", {f: ["Already taken."] for f in fields}
+    )
+
+
 def request_id() -> str:
     """The caller's X-Request-ID when it is sane, else a fresh one; fixed for the request."""
     if "request_id" not in g:
@@ -109,8 +116,7 @@ def _integrity_error(e: IntegrityError) -> Response:
     fields = _unique_violation_fields(e)
     if fields is None:
         return _unhandled(e)
-    errors = {field: ["Already taken."] for field in fields}
-    return problem(409, "conflict", "A resource with these values already exists.", errors)
+    return _api_error(taken(*fields))
 
 
 def _stale(_e: StaleDataError) -> Response:
@@ -141,6 +147,10 @@ def _database_problem(e: SQLAlchemyError) -> Response:
     return problem(503, code, detail)
 
 
+def _api_error(e: ApiError) -> Response:
+    return problem(e.status, e.code, e.detail, e.errors)
+
+
 def _unhandled(e: Exception) -> Response:
     current_app.logger.exception("unhandled error (request_id=%s)", request_id(), exc_info=e)
     db.session.rollback()
@@ -149,7 +159,7 @@ def _unhandled(e: Exception) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register the handlers on the app; restx defers to them (see app/api.py)."""
-    app.register_error_handler(ApiError, lambda e: problem(e.status, e.code, e.detail, e.errors))
+    app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(
         ValidationError,
         lambda e: problem(422, "validation_failed", "The request is not valid.", e.normalized_messages()),

@@ -4,7 +4,7 @@ import math
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app
 from flask_limiter import Limiter
@@ -15,6 +15,11 @@ from app.toolkit.identity import decoded
 from app.toolkit.markers import marked
 
 F = Callable[..., Any]
+T = TypeVar("T")
+
+
+def _by_address() -> str:
+    return "ip:" + get_remote_address()
 
 
 def caller_key() -> str:
@@ -27,44 +32,30 @@ def caller_key() -> str:
     try:
         return "user:" + str(decoded()[0]["sub"])
     except ApiError:
-        return "ip:" + get_remote_address()
+        return _by_address()
 
 
-def _total(key: Callable[[], str]) -> Callable[[], str]:
-    """The key, or the client's address when computing it fails. Flask-Limiter takes any exception
-    in a limit check for a storage outage and falls back to per-process counters, so a request that
-    broke a key function would switch the shared limits off for its worker, and the log would blame
-    Redis."""
+def _never_raises(check: Callable[[], T], fallback: Callable[[], T]) -> Callable[[], T]:
+    """The check (a key or exempt_when function), or the fallback's answer when it fails, logged as itself.
+    Flask-Limiter takes any exception in a limit check for a storage outage and falls back to per-process
+    counters, so a request that broke a check would switch the shared limits off for its worker, and the
+    log would blame Redis."""
 
-    @wraps(key)
-    def total() -> str:
+    @wraps(check)
+    def guarded() -> T:
         try:
-            return key()
+            return check()
         except Exception:
-            current_app.logger.exception("ratelimit.key_failed", extra={"key": key.__name__})
-            return "ip:" + get_remote_address()
+            current_app.logger.exception("ratelimit.check_failed", extra={"check": check.__name__})
+            return fallback()
 
-    return total
+    return guarded
 
 
 def _setting(name: str) -> Callable[[], str]:
     # Limits are read from the current app's settings on each request, so every app (and test)
     # enforces its own values even though the limiter is a process-wide singleton.
     return lambda: str(current_app.config[name])
-
-
-def _never_raises(exempt_when: Callable[[], bool]) -> Callable[[], bool]:
-    """exempt_when, or False (the limit applies) when it fails: like a key, it must not raise in a limit check."""
-
-    @wraps(exempt_when)
-    def guarded() -> bool:
-        try:
-            return exempt_when()
-        except Exception:
-            current_app.logger.exception("ratelimit.exempt_when_failed", extra={"check": exempt_when.__name__})
-            return False
-
-    return guarded
 
 
 def limit(
@@ -81,8 +72,12 @@ def limit(
     counts (only the answers it accepts count); a caller at the limit is refused before the handler
     runs either way. A request exempt_when accepts neither counts nor is refused."""
     deduct_when = counts or ((lambda response: response.status_code == 401) if failures_only else None)
-    exempt = _never_raises(exempt_when) if exempt_when else None
-    options: dict[str, Any] = {"key_func": _total(key), "deduct_when": deduct_when, "exempt_when": exempt}
+    exempt = _never_raises(exempt_when, lambda: False) if exempt_when else None  # failing: the limit applies
+    options: dict[str, Any] = {
+        "key_func": _never_raises(key, _by_address),
+        "deduct_when": deduct_when,
+        "exempt_when": exempt,
+    }
     if shared:
         # On top of the per-caller quota, not instead of it: restx sends every method of a resource
         # through one view, and once a decorated method has run Flask-Limiter applies its limits to the
@@ -96,7 +91,7 @@ def limit(
 
 # The limiter lives here rather than in extensions.py because its default key is caller_key.
 limiter = Limiter(
-    key_func=_total(caller_key),
+    key_func=_never_raises(caller_key, _by_address),
     default_limits=[_setting("RATELIMIT_PER_CALLER")],
     # Rate-limit headers on every response would cost two more Redis round trips per request;
     # only a 429 carries them (see _explain_429).

@@ -11,7 +11,6 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.core.errors import ApiError
 from app.core.extensions import db
 from app.toolkit.schemas import storable
 
@@ -49,7 +48,7 @@ def decode_cursor(cursor: str, sort: str, column: InstrumentedAttribute[Any]) ->
             raise ValueError("id is not a string")
         return _typed(value, column.type.python_type), uuid.UUID(row_id)
     except (ValueError, OverflowError, ValidationError) as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        raise ApiError(422, "validation_failed", "The request is not valid.", {"cursor": ["Invalid cursor."]}) from e
+        raise ValidationError("Invalid cursor.", "cursor") from e
 
 
 def keyset_page(
