@@ -38,6 +38,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # gunicorn's largest request line (its own maximum): nginx refuses longer ones itself (8 KiB buffers), as
 # problem+json, so no request line nginx passes on meets gunicorn's HTML 414.
 limit_request_line = 8190
+# gunicorn's own answers (a request line or headers it refuses) as problem+json with the app's security
+# headers, not its HTML page: app/core/serving.py. Chosen here, as gunicorn picks gthread only for "sync".
+worker_class = "app.core.serving." + ("ProblemSyncWorker" if threads == 1 else "ProblemThreadWorker")
 
 # gunicorn's access log is off: the app writes the one access line per request itself (app/core/logs.py),
 # because only the app knows the user, and a token in the query string would be in gunicorn's line.

@@ -237,3 +237,30 @@ def test_what_nginx_refuses_is_problem_json_with_the_security_headers(
     assert_nginx_problem(reply, status)
     for header in SECURITY_HEADERS:
         assert reply.headers[header], header
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"GET /api/v1/health/live?pad=" + b"a" * 8_200 + b" HTTP/1.1\r\nHost: localhost", 414),
+        (b"GET /api/v1/health/live HTTP/1.1\r\nHost: localhost" + b"".join(b"\r\nX-%d: 1" % i for i in range(120)), 431),
+        (b"GET /api/v1/health/live HTTP/1.1\r\nHost: localhost\r\nNo colon here", 400),
+        (b"GET /api/v1/health/live HTTP/1.1\r\nHost: localhost\r\nBad Name: 1", 400),
+        (b"NOT A REQUEST LINE", 400),
+    ],
+    ids=["request line over 8190", "too many headers", "header without a colon", "space in a name", "garbage"],
+)
+def test_what_gunicorn_refuses_is_problem_json_with_the_security_headers(
+    stack: Stack, request_head: bytes, status: int
+) -> None:
+    """A client that reaches gunicorn directly (a peer pod, a misrouted port) gets no HTML error page."""
+    reply = send_raw(stack.app_port, request_head + b"\r\n\r\n")
+    assert reply.status == status, reply.body[:300]
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    body = reply.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["code"]
+    assert body["request_id"] == reply.headers["X-Request-ID"]
+    assert b"NOT A REQUEST" not in reply.body and b"colon" not in reply.body  # nothing of the request echoed
+    for header in SECURITY_HEADERS:
+        assert reply.headers[header], header
+    assert reply.headers["Cache-Control"] == "no-store"

@@ -1,0 +1,84 @@
+"""gunicorn workers whose own error answers are problem+json with the app's security headers."""
+
+import json
+import re
+import secrets
+import socket
+from http import HTTPStatus
+from typing import Any
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
+
+from app.core.headers import API_CSP
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
+
+
+class _Captured:
+    """Stands in for the client socket while gunicorn writes its HTML page, to learn the status it chose."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+
+def problem_bytes(status: int) -> bytes:
+    """A whole HTTP/1.1 answer: problem+json, the app's security headers, and the connection closed."""
+    phrase = HTTPStatus(status).phrase
+    request_id = secrets.token_hex(16)
+    # A fixed sentence per status: gunicorn's own message quotes the request, which the client chose.
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": phrase,
+            "status": status,
+            "detail": HTTPStatus(status).description,
+            "code": re.sub(r"\W+", "_", phrase.lower()),
+            "request_id": request_id,
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/problem+json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-Request-ID: {request_id}\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "Referrer-Policy: no-referrer\r\n"
+        "X-Frame-Options: DENY\r\n"
+        "Cross-Origin-Resource-Policy: same-origin\r\n"
+        f"Content-Security-Policy: {API_CSP}\r\n"
+        "Cache-Control: no-store\r\n"
+        "\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+class ProblemErrors:
+    """gunicorn still chooses the status and logs the error; only the body and headers it sends change."""
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
+        """Answer a request gunicorn could not parse (or a failure outside the app) as problem+json."""
+        captured = _Captured()
+        super().handle_error(req, captured, addr, exc)  # type: ignore[misc]
+        match = _STATUS_LINE.match(captured.data)
+        status = int(match.group(1)) if match else 500
+        try:
+            util.write_nonblock(client, problem_bytes(status))
+        except Exception:  # the client may be gone already; gunicorn ignores this too
+            self.log.debug("Failed to send error message.")  # type: ignore[attr-defined]
+
+
+class ProblemSyncWorker(ProblemErrors, SyncWorker):
+    """gunicorn's sync worker (one request at a time), answering its own errors as problem+json."""
+
+
+class ProblemThreadWorker(ProblemErrors, ThreadWorker):
+    """gunicorn's gthread worker (GUNICORN_THREADS > 1), answering its own errors as problem+json."""
