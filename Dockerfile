@@ -1,16 +1,18 @@
 # The API image: gunicorn serving wsgi:app as a non-root user; no secrets inside.
-# PYTHON_IMAGE lets a machine without registry access build from a local stand-in (scripts/compose-smoke).
-ARG PYTHON_IMAGE=python:3.12-slim
+# The base image, named once and pinned by tag and multi-arch index digest; Dependabot (docker) updates
+# both. A literal FROM, because Dependabot cannot see an image chosen by a build arg. A machine without
+# registry access builds from a local stand-in: scripts/compose-smoke rewrites this one line in a copy.
+FROM python:3.12-slim@sha256:229a2c5bfa27522db7815ea81f9bed70af17ccb9de9fc7ad142b1877b5830d36 AS base
 
 # Build stage: the pinned dependencies into a venv (compilers, caches and pip's work stay here).
-FROM ${PYTHON_IMAGE} AS build
+FROM base AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /venv \
     && /venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 
 # Runtime stage: the venv and the code, nothing else.
-FROM ${PYTHON_IMAGE}
+FROM base
 # MALLOC_MMAP_THRESHOLD_: glibc maps each argon2 buffer (7 MiB) and unmaps it after the hash, but then
 # raises its mmap threshold past that size, so later buffers come from the heap, which it keeps: every
 # worker would stay 7 MiB bigger. A fixed threshold stops that. glibc reads it once, when the process

@@ -13,6 +13,11 @@ namespace=$(sed -n 's/^namespace: *//p' "$overlay/kustomization.yaml")
 manifests=$(mktemp)
 trap 'rm -f "$manifests"' EXIT
 kubectl kustomize "$overlay" >"$manifests"
+# The example's placeholder digest pulls nothing: stop before anything changes in the cluster.
+if grep -q '@sha256:0\{64\}' "$manifests"; then
+    echo "set the release's image digest (images: digest:) in $overlay/kustomization.yaml" >&2
+    exit 1
+fi
 
 # 1. Everything the Job and the app depend on (namespace, service account, config, external services).
 kubectl apply -f "$manifests" -l 'app.kubernetes.io/component!=api,app.kubernetes.io/component!=migrate'

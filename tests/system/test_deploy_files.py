@@ -15,6 +15,7 @@ import yaml
 
 from app.core.config import SETTINGS
 from tests.support.app import ROOT
+from tests.support.kustomize import kustomize
 from tests.support.stack import require
 
 
@@ -29,6 +30,12 @@ def compose_config(tmp_path: Path, **variables: str) -> subprocess.CompletedProc
     docker_compose = require("docker-compose", "apt-get install docker-compose")
     return run(docker_compose, "--env-file", str(env_file), "config", "-q", env={"PATH": "/usr/bin:/bin"})
 
+
+# name:tag@sha256:<index digest>: the tag says what it is, the digest what is pulled, and Dependabot's docker
+# and docker-compose ecosystems update both (a FROM that names a build arg, or a bare tag, they cannot).
+PINNED = re.compile(r"[a-z0-9./_-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}")
+# What the compose file builds from this repository, not pulled: the app's own image.
+BUILT_HERE = "flask-api-starter:latest"
 
 SECRETS = {"SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40, "POSTGRES_PASSWORD": "p" * 40}
 
@@ -136,3 +143,41 @@ def test_every_pin_carries_its_hashes_and_installs_require_them(lock: str) -> No
     # pip checks them only when told to, or when every line has one; the installs say so.
     assert "--require-hashes -r /tmp/requirements.txt" in (ROOT / "Dockerfile").read_text()
     assert "--require-hashes -r requirements-dev.txt" in (ROOT / "Makefile").read_text()
+
+
+def test_every_base_image_is_pinned_by_tag_and_digest() -> None:
+    """The Dockerfile's FROM lines name a pinned image literally, or an earlier stage."""
+    stages: set[str] = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        match = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?\s*$", line, re.IGNORECASE)
+        if match:
+            image, stage = match.groups()
+            assert image in stages or PINNED.fullmatch(image), line
+            stages |= {stage} if stage else set()
+    assert stages, "no named stage: the pinned image is named once"
+
+
+def test_every_compose_image_is_pinned_by_tag_and_digest(compose: dict[str, Any]) -> None:
+    """${X_IMAGE:-default}: a stand-in may replace it (scripts/compose-smoke); the default is pinned."""
+    for name, service in compose["services"].items():
+        match = re.fullmatch(r"\$\{[A-Z_]+_IMAGE:-(.+)\}", service["image"])
+        assert match, f"{name}: {service['image']}"
+        assert PINNED.fullmatch(match.group(1)) or ("build" in service and match.group(1) == BUILT_HERE), name
+        assert "args" not in service.get("build", {}), f"{name}: a base image by build arg is invisible to Dependabot"
+
+
+@pytest.mark.parametrize("folder", ["base", "overlays/example"])
+def test_every_kubernetes_image_is_pinned_by_tag_and_digest(folder: str) -> None:
+    pods = [
+        obj["spec"]["template"]["spec"]
+        for obj in kustomize(ROOT / "deploy" / "k8s" / folder)
+        if "template" in obj.get("spec", {})
+    ]
+    images = [c["image"] for pod in pods for c in pod["containers"] + pod.get("initContainers", [])]
+    assert images and all(PINNED.fullmatch(image) for image in images), images
+
+
+def test_dependabot_watches_every_file_that_names_an_image() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert {"docker", "docker-compose"} <= ecosystems

@@ -1,16 +1,16 @@
 """deploy/k8s: `kubectl kustomize` renders it, every object is valid Kubernetes, and it agrees with the app."""
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
 
 from app import create_app
 from app.core.config import SETTINGS
 from tests.support.app import ROOT
-from tests.support.kustomize import kustomize
+from tests.support.kustomize import KUBECTL, kustomize
 
 K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]
@@ -18,6 +18,7 @@ KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]
 KUBERNETES_VERSION = "1.31.0"
 # Read by gunicorn.conf.py, not by the app.
 GUNICORN_SETTINGS = {"WEB_CONCURRENCY", "GUNICORN_BIND"}
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 SECRET_SETTINGS = {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "RATELIMIT_STORAGE_URI", "MAIL_PASSWORD"}
 
 
@@ -89,7 +90,7 @@ def test_migration_job_runs_flask_db_upgrade_with_the_app_image(overlay: list[di
     job = by_kind(overlay, "Job")[0]["spec"]["template"]["spec"]["containers"][0]
     app = by_kind(overlay, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
     assert job["command"] == ["flask", "db", "upgrade"]
-    assert job["image"] == app["image"] == "registry.example.com/flask-api-starter:1.0.0"
+    assert job["image"] == app["image"] == f"registry.example.com/flask-api-starter:1.0.0@{PLACEHOLDER_DIGEST}"
     assert job["envFrom"] == app["envFrom"]
 
 
@@ -97,3 +98,22 @@ def test_the_ingress_exposes_the_api_and_docs_but_not_metrics(overlay: list[dict
     paths = [p["path"] for rule in by_kind(overlay, "Ingress")[0]["spec"]["rules"] for p in rule["http"]["paths"]]
     assert "/api/" in paths and "/swagger" in paths
     assert not [p for p in paths if "/metrics".startswith(p) or p.startswith("/metrics")]
+
+
+def test_deploy_refuses_the_placeholder_image_digest_before_touching_the_cluster(tmp_path: Path) -> None:
+    """An overlay copied without the release's digest stops at once, not as pods that cannot pull."""
+    calls = tmp_path / "calls"
+    # A kubectl that renders with the real one and records everything else (no cluster is ever reached).
+    fake = tmp_path / "kubectl"
+    fake.write_text(f'#!/bin/sh\necho "$*" >>{calls}\n[ "$1" != kustomize ] || exec {KUBECTL} "$@"\n')
+    fake.chmod(0o755)
+    result = subprocess.run(
+        ["bash", str(K8S / "deploy.sh"), str(K8S / "overlays" / "example")],
+        env={"KUBECTL": str(fake), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "set the release's image digest" in result.stderr
+    assert [line.split()[0] for line in calls.read_text().splitlines()] == ["kustomize"]
