@@ -1,5 +1,6 @@
 # Two commands do everything: `make run` serves the API on SQLite, `make test` runs the suite.
 VENV ?= .venv
+CHECKOV_VENV ?= .venv-checkov
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
@@ -23,7 +24,7 @@ test-fast: $(VENV)/.installed  ## The in-process tests only (no nginx, gunicorn,
 fuzz: $(VENV)/.installed  ## Schemathesis with many more examples than the suite runs (FUZZ_EXAMPLES, FUZZ_SEED)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} TEST_DATABASES=sqlite $(BIN)/pytest tests/system/test_fuzz.py -p no:cacheprovider
 
-lint: $(VENV)/.installed  ## ruff, mypy, and the CI workflow, Dependabot and pre-commit configs
+lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed  ## ruff, mypy, bandit, checkov, and the CI workflow, Dependabot and pre-commit configs
 	$(BIN)/ruff check app tests migrations typings bench deploy examples clients wsgi.py gunicorn.conf.py
 	$(BIN)/ruff format --check app tests migrations typings bench deploy examples clients wsgi.py gunicorn.conf.py
 	$(BIN)/mypy
@@ -32,6 +33,17 @@ lint: $(VENV)/.installed  ## ruff, mypy, and the CI workflow, Dependabot and pre
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
 	$(BIN)/bandit --quiet --recursive app --severity-level high  # fails on any high-severity finding
+	scripts/checkov  # the Dockerfile, compose and the rendered Kubernetes manifests
+
+# checkov in a venv of its own, from requirements-checkov.txt (requirements-checkov.in says why).
+.PHONY: checkov
+checkov: $(VENV)/.installed $(CHECKOV_VENV)/.installed  ## checkov over the Dockerfile, compose and the rendered Kubernetes manifests
+	scripts/checkov
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV) || { rm -rf $(CHECKOV_VENV); $(NO_VENV); }
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-checkov.txt
+	touch $@
 
 # Needs the PyPI advisory service, which the offline CI here cannot reach; --strict fails rather than
 # pass when a pin could not be checked. The GitHub workflow runs it.
@@ -69,6 +81,7 @@ PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --no
 lock: $(VENV)/.installed  ## Regenerate requirements.txt and requirements-dev.txt (pip-tools)
 	$(PIP_COMPILE) -o requirements.txt requirements.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) -o requirements-checkov.txt requirements-checkov.in
 
 # Debian and Ubuntu ship the venv module apart from python3: `make test` installs it (scripts/provision),
 # `make run` only says what to install, as it needs nothing but Python.
@@ -91,4 +104,4 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "Created .env with freshly generated secrets (keep it out of git)."
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) instance .pytest_cache .mypy_cache .ruff_cache
