@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from gunicorn import util
+from gunicorn.workers.base import Worker
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
@@ -61,19 +62,19 @@ def problem_bytes(status: int) -> bytes:
     return head.encode("latin-1") + body
 
 
-class ProblemErrors:
+class ProblemErrors(Worker):
     """gunicorn still chooses the status and logs the error; only the body and headers it sends change."""
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
         """Answer a request gunicorn could not parse (or a failure outside the app) as problem+json."""
         captured = _Captured()
-        super().handle_error(req, captured, addr, exc)  # type: ignore[misc]
+        super().handle_error(req, captured, addr, exc)
         match = _STATUS_LINE.match(captured.data)
         status = int(match.group(1)) if match else 500
         try:
             util.write_nonblock(client, problem_bytes(status))
         except Exception:  # the client may be gone already; gunicorn ignores this too
-            self.log.debug("Failed to send error message.")  # type: ignore[attr-defined]
+            self.log.debug("Failed to send error message.")
 
 
 class ProblemSyncWorker(ProblemErrors, SyncWorker):

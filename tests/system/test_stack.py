@@ -243,7 +243,7 @@ def test_what_nginx_refuses_is_problem_json_with_the_security_headers(
     ("request_head", "status"),
     [
         (b"GET /api/v1/health/live?pad=" + b"a" * 8_200 + b" HTTP/1.1\r\nHost: localhost", 414),
-        (b"GET /api/v1/health/live HTTP/1.1\r\nHost: localhost" + b"".join(b"\r\nX-%d: 1" % i for i in range(120)), 431),
+        (b"GET /api/v1/health/live HTTP/1.1\r\nHost: localhost" + b"\r\nX-A: 1" * 120, 431),
         (b"GET /api/v1/health/live HTTP/1.1\r\nHost: localhost\r\nNo colon here", 400),
         (b"GET /api/v1/health/live HTTP/1.1\r\nHost: localhost\r\nBad Name: 1", 400),
         (b"NOT A REQUEST LINE", 400),

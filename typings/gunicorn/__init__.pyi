@@ -1,0 +1,1 @@
+# gunicorn ships no types; the part app/core/serving.py uses.

@@ -1,0 +1,3 @@
+from typing import Any
+
+def write_nonblock(sock: Any, data: bytes, chunked: bool = ...) -> None: ...
