@@ -177,6 +177,13 @@ def test_every_kubernetes_image_is_pinned_by_tag_and_digest(folder: str) -> None
     assert images and all(PINNED.fullmatch(image) for image in images), images
 
 
+def test_every_ci_service_image_is_pinned_by_tag_and_digest() -> None:
+    for workflow in (ROOT / ".github" / "workflows").glob("*.yml"):
+        jobs = yaml.safe_load(workflow.read_text())["jobs"].values()
+        images = [service["image"] for job in jobs for service in job.get("services", {}).values()]
+        assert all(PINNED.fullmatch(image) for image in images), (workflow.name, images)
+
+
 def test_dependabot_watches_every_file_that_names_an_image() -> None:
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
     ecosystems = {update["package-ecosystem"] for update in config["updates"]}
