@@ -64,7 +64,7 @@ def on_starting(_server: Any) -> None:
 
 
 def child_exit(_server: Any, worker: Any) -> None:
-    """Drop a dead worker's gauges (pool connections in use); its counters stay in the totals."""
-    from prometheus_client import multiprocess  # here, not above: only after PROMETHEUS_MULTIPROC_DIR is set
+    """Fold a dead worker's counters into the archive files and drop its files: recycling leaves no trail."""
+    from app.core.metrics import archive_dead_process  # here, not above: only after PROMETHEUS_MULTIPROC_DIR is set
 
-    multiprocess.mark_process_dead(worker.pid)
+    archive_dead_process(worker.pid, metrics_dir)

@@ -3,11 +3,16 @@
 
 import re
 import uuid
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from app import create_app
+from app.core.metrics import archive_dead_process
 from app.core.extensions import db
 from tests.support.app import settings
 
@@ -69,3 +74,38 @@ def test_scrapes_are_never_rate_limited(app: Flask) -> None:
     assert [client.get("/api/v1/users/me").status_code for _ in range(3)][-1] == 429  # the quota is on
     with limited.app_context():
         db.engine.dispose()
+
+
+def test_ten_thousand_dead_workers_leave_one_archive_and_every_count(tmp_path: Path) -> None:
+    """What gunicorn's child_exit does for each recycled worker, 10,000 times: the files a worker writes
+    (a counter, a histogram, a livesum gauge) fold into one archive per kind and the totals stay exact."""
+    directory = str(tmp_path)
+    labels = (["method", "endpoint", "status"], ["GET", "/api/v1/health/live", "200"])
+    counter = mmap_key("http_requests_total", "http_requests_total", *labels, "Requests")
+    buckets = [
+        mmap_key("latency", "latency_bucket", [*labels[0], "le"], [*labels[1], le], "Latency") for le in ("0.1", "+Inf")
+    ]
+    observed = mmap_key("latency", "latency_sum", *labels, "Latency")
+    gauge = mmap_key("pool_in_use", "pool_in_use", [], [], "In use")
+    workers = range(100_000, 110_000)
+    for pid in workers:
+        for name, keys in ((f"counter_{pid}.db", [counter]), (f"histogram_{pid}.db", [*buckets, observed])):
+            written = MmapedDict(str(tmp_path / name))
+            for key in keys:
+                # Two requests, one of them observed in the 0.1 s bucket (+Inf holds those above the rest).
+                written.write_value(key, 0.0 if key is buckets[1] else 2.0 if key is counter else 1.0, 0.0)
+            written.close()
+        written = MmapedDict(str(tmp_path / f"gauge_livesum_{pid}.db"))
+        written.write_value(gauge, 1.0, 0.0)
+        written.close()
+        archive_dead_process(pid, directory)
+
+    assert sorted(path.name for path in tmp_path.glob("*.db")) == ["counter_archive.db", "histogram_archive.db"]
+    assert sum(path.stat().st_size for path in tmp_path.glob("*")) <= 4 * 1024 * 1024  # the 1 MiB file minimum
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, directory)
+    samples = {(s.name, s.labels.get("le")): s.value for metric in registry.collect() for s in metric.samples}
+    assert samples[("http_requests_total", None)] == 2 * len(workers)
+    assert samples[("latency_bucket", "+Inf")] == len(workers)
+    assert samples[("latency_sum", None)] == len(workers)
+    assert ("pool_in_use", None) not in samples  # the dead workers' gauges went with them
