@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, request
-from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -22,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.mmap_dict import MmapedDict
 from sqlalchemy import event
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
