@@ -134,6 +134,11 @@ def metrics() -> Response:
 def init_app(app: Flask) -> None:
     """Count every request (call it early, like logs.init_app) and serve /metrics."""
     pools = [app.config["SQLALCHEMY_ENGINE_OPTIONS"], *app.config["SQLALCHEMY_BINDS"].values()]
-    POOL_CAPACITY.set(sum(o.get("pool_size", 5) + o.get("max_overflow", 10) for o in pools))  # SQLAlchemy's defaults
+    capacity = sum(o.get("pool_size", 5) + o.get("max_overflow", 10) for o in pools)  # SQLAlchemy's defaults
+    POOL_CAPACITY.set(capacity)
+    if MULTIPROCESS:
+        # A worker forked from the master that made the app (gunicorn.conf.py's preload_app) starts with
+        # figures of its own, all zero: each states its pools again.
+        os.register_at_fork(after_in_child=lambda: POOL_CAPACITY.set(capacity))
     app.after_request(_count)
     app.add_url_rule("/metrics", "metrics", metrics)
