@@ -7,6 +7,7 @@ the end, also on failure. Settings (environment):
   BENCH_SECONDS     seconds of load per case and round (default 3)
   BENCH_USERS       users in the large data set (default 1,000,000)
   BENCH_OUT         raw results file (default bench/results/latest.json)
+  GUNICORN_*        passed on to the app's gunicorn.conf.py (GUNICORN_MAX_REQUESTS=1000 for an A/B, say)
 """
 
 import json
@@ -232,6 +233,8 @@ def app_env(database_url: str, redis_url: str) -> dict[str, str]:
             "WEB_CONCURRENCY": "2",  # two sync workers for the floor and the app; HASH_CONCURRENCY=0 leaves one free
         }
     )
+    # gunicorn.conf.py's own defaults unless the run asks for others (an A/B of worker recycling, say).
+    env.update({name: value for name, value in os.environ.items() if name.startswith("GUNICORN_")})
     return env
 
 
@@ -695,7 +698,8 @@ def main() -> None:
         probed = probe(cluster, envs["app"], redis, probes + matrix, logs)
 
         servers = {
-            "floor": serve("floor", "bench.floor:app", base_env(), "/", logs),
+            # The floor never recycles its workers: it stays the same yardstick whatever the app's settings.
+            "floor": serve("floor", "bench.floor:app", {**base_env(), "GUNICORN_MAX_REQUESTS": "0"}, "/", logs),
             "app": serve("app", "wsgi:app", envs["app"], "/api/v1/health/ready", logs),
             "app_small": serve("app_small", "wsgi:app", envs["app_small"], "/api/v1/health/ready", logs),
         }
