@@ -1,6 +1,5 @@
 """gunicorn settings, from the environment (`gunicorn -c gunicorn.conf.py wsgi:app`)."""
 
-import gc
 import glob
 import os
 import tempfile
@@ -69,13 +68,6 @@ def on_starting(_server: Any) -> None:
     (it made the app: preload_app), as if it were a worker; each worker states its gauges itself."""
     for path in glob.glob(os.path.join(metrics_dir, "*.db")):
         os.remove(path)
-
-
-def when_ready(_server: Any) -> None:
-    """Freeze what the master made before forking: the workers' garbage collections then leave those pages
-    shared instead of writing to (and so copying) every object the app is made of."""
-    gc.collect()
-    gc.freeze()
 
 
 def child_exit(_server: Any, worker: Any) -> None:
