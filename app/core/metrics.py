@@ -4,7 +4,10 @@ Under gunicorn each worker writes its figures to files in PROMETHEUS_MULTIPROC_D
 makes one and clears it at start) and /metrics adds them up, whichever worker answers the scrape.
 """
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, request
@@ -18,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.mmap_dict import MmapedDict
 from sqlalchemy import event
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
@@ -71,6 +75,39 @@ def _closed(_dbapi_connection: Any, entry: ConnectionPoolEntry) -> None:
         POOL_OPEN.dec()
 
 
+# The kinds whose totals must outlive a worker: a recycled worker's counts go into one archive file per
+# kind, so the folder holds the live workers' files and the archives however often workers are replaced.
+ARCHIVED_KINDS = ("counter", "histogram", "summary")
+
+
+@contextmanager
+def _files_locked(directory: str, exclusive: bool) -> Iterator[None]:
+    # A scrape between adding a dead worker's counts to the archive and removing its files would count
+    # them twice (or, the other way round, not at all): Prometheus reads a counter that drops as a reset.
+    with open(os.path.join(directory, "archive.lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
+def archive_dead_process(pid: int, directory: str) -> None:
+    """Fold a dead worker's counters into the archive files and remove its files (gunicorn's child_exit)."""
+    with _files_locked(directory, exclusive=True):
+        for kind in ARCHIVED_KINDS:
+            path = os.path.join(directory, f"{kind}_{pid}.db")
+            if not os.path.exists(path):
+                continue
+            archive = MmapedDict(os.path.join(directory, f"{kind}_archive.db"))  # type: ignore[no-untyped-call]
+            try:
+                for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(path):  # type: ignore[no-untyped-call]
+                    total, _ = archive.read_value(key)  # type: ignore[no-untyped-call]
+                    archive.write_value(key, total + value, timestamp)  # type: ignore[no-untyped-call]
+            finally:
+                archive.close()  # type: ignore[no-untyped-call]
+            os.remove(path)
+        # Its gauges (livesum: connections of a pool that no longer exists) leave with it.
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
 def _count(response: Response) -> Response:
     # The route's pattern, not the URL: one series per endpoint, however many ids are asked for.
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"
@@ -84,16 +121,24 @@ def _count(response: Response) -> Response:
 @exempt  # and no rate limit may make a scrape miss
 def metrics() -> Response:
     """The metrics in Prometheus' text format, summed over the workers under gunicorn."""
-    registry = REGISTRY
-    if MULTIPROCESS:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    if not MULTIPROCESS:
+        return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+    with _files_locked(directory, exclusive=False):
+        text = generate_latest(registry)
+    return Response(text, content_type=CONTENT_TYPE_LATEST)
 
 
 def init_app(app: Flask) -> None:
     """Count every request (call it early, like logs.init_app) and serve /metrics."""
     pools = [app.config["SQLALCHEMY_ENGINE_OPTIONS"], *app.config["SQLALCHEMY_BINDS"].values()]
-    POOL_CAPACITY.set(sum(o.get("pool_size", 5) + o.get("max_overflow", 10) for o in pools))  # SQLAlchemy's defaults
+    capacity = sum(o.get("pool_size", 5) + o.get("max_overflow", 10) for o in pools)  # SQLAlchemy's defaults
+    POOL_CAPACITY.set(capacity)
+    if MULTIPROCESS:
+        # A worker forked from the master that made the app (gunicorn.conf.py's preload_app) starts with
+        # figures of its own, all zero: each states its pools again.
+        os.register_at_fork(after_in_child=lambda: POOL_CAPACITY.set(capacity))
     app.after_request(_count)
     app.add_url_rule("/metrics", "metrics", metrics)

@@ -3,12 +3,17 @@
 
 import re
 import uuid
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from app import create_app
 from app.core.extensions import db
+from app.core.metrics import archive_dead_process
 from tests.support.app import settings
 
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -69,3 +74,42 @@ def test_scrapes_are_never_rate_limited(app: Flask) -> None:
     assert [client.get("/api/v1/users/me").status_code for _ in range(3)][-1] == 429  # the quota is on
     with limited.app_context():
         db.engine.dispose()
+
+
+def write_worker_file(path: Path, values: dict[str, float]) -> None:
+    """A file as a worker's prometheus_client writes it."""
+    written = MmapedDict(str(path))  # type: ignore[no-untyped-call]
+    for key, value in values.items():
+        written.write_value(key, value, 0.0)  # type: ignore[no-untyped-call]
+    written.close()  # type: ignore[no-untyped-call]
+
+
+def test_ten_thousand_dead_workers_leave_one_archive_and_every_count(tmp_path: Path) -> None:
+    """What gunicorn's child_exit does for each recycled worker, 10,000 times: the files a worker writes
+    (a counter, a histogram, a livesum gauge) fold into one archive per kind and the totals stay exact."""
+    directory = str(tmp_path)
+    labels = (["method", "endpoint", "status"], ["GET", "/api/v1/health/live", "200"])
+    counter = mmap_key("http_requests_total", "http_requests_total", *labels, "Requests")
+    buckets = [
+        mmap_key("latency", "latency_bucket", [*labels[0], "le"], [*labels[1], le], "Latency") for le in ("0.1", "+Inf")
+    ]
+    observed = mmap_key("latency", "latency_sum", *labels, "Latency")
+    gauge = mmap_key("pool_in_use", "pool_in_use", [], [], "In use")
+    workers = range(100_000, 110_000)
+    # Two requests, one observed in the 0.1 s bucket (+Inf holds only those above every other bucket).
+    histogram = {buckets[0]: 1.0, buckets[1]: 0.0, observed: 1.0}
+    for pid in workers:
+        write_worker_file(tmp_path / f"counter_{pid}.db", {counter: 2.0})
+        write_worker_file(tmp_path / f"histogram_{pid}.db", histogram)
+        write_worker_file(tmp_path / f"gauge_livesum_{pid}.db", {gauge: 1.0})
+        archive_dead_process(pid, directory)
+
+    assert sorted(path.name for path in tmp_path.glob("*.db")) == ["counter_archive.db", "histogram_archive.db"]
+    assert sum(path.stat().st_size for path in tmp_path.glob("*")) <= 4 * 1024 * 1024  # the 1 MiB file minimum
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+    samples = {(s.name, s.labels.get("le")): s.value for metric in registry.collect() for s in metric.samples}
+    assert samples[("http_requests_total", None)] == 2 * len(workers)
+    assert samples[("latency_bucket", "+Inf")] == len(workers)
+    assert samples[("latency_sum", None)] == len(workers)
+    assert ("pool_in_use", None) not in samples  # the dead workers' gauges went with them
