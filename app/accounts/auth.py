@@ -61,14 +61,16 @@ def issue_tokens(user: Any, session: RefreshSession) -> dict[str, Any]:
     }
 
 
-def deliver(tokens: dict[str, Any]) -> dict[str, Any] | Response:
+def deliver(tokens: dict[str, Any], session: RefreshSession) -> dict[str, Any] | Response:
     """The token pair as JSON; in cookie mode as HttpOnly cookies instead, so page scripts never
     hold a token (the readable csrf_* cookies feed the X-CSRF-TOKEN header of the double submit)."""
     if not current_app.config["AUTH_COOKIES"]:
         return tokens
     response = jsonify({"token_type": "cookie", "expires_in": tokens["expires_in"]})
-    set_access_cookies(response, tokens["access_token"])
-    set_refresh_cookies(response, tokens["refresh_token"])
+    # The cookies go when the session does, not a year on (flask-jwt-extended's default).
+    life = max(0, int((session.expires_at - utcnow()).total_seconds()))
+    set_access_cookies(response, tokens["access_token"], max_age=life)
+    set_refresh_cookies(response, tokens["refresh_token"], max_age=life)
     return response
 
 
@@ -136,7 +138,7 @@ class Login(Resource):
         db.session.add(session)
         record("login.succeeded", user.id, user.id, session_id=str(session.id))
         db.session.commit()
-        return deliver(tokens)
+        return deliver(tokens, session)
 
 
 @ns.route("/refresh")
@@ -170,7 +172,7 @@ class Refresh(Resource):
             raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
         tokens = issue_tokens(current_user, session)
         db.session.commit()
-        return deliver(tokens)
+        return deliver(tokens, session)
 
 
 @ns.route("/logout")

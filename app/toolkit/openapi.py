@@ -193,7 +193,7 @@ class Document:
                         "type": "apiKey",
                         "in": "header",
                         "name": config[f"JWT_{kind.upper()}_CSRF_HEADER_NAME"],
-                        "description": f"Cookie mode: repeat the readable csrf_{kind}_token cookie here "
+                        "description": f"Cookie mode: repeat the readable {config[f'JWT_{kind.upper()}_CSRF_COOKIE_NAME']} cookie here "
                         "on every request that changes something.",
                     },
                 )
