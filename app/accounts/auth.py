@@ -14,7 +14,7 @@ from flask_jwt_extended import (
 )
 from sqlalchemy import select, update
 
-from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, normalise_email
+from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, idle_since, normalise_email
 from app.accounts.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema
 from app.accounts.service import create_user, login_account_key
 from app.audit.trail import record
@@ -147,7 +147,9 @@ class Refresh(Resource):
     @refresh_token
     @ns.doc(
         description="Send the refresh token as `Authorization: Bearer <refresh_token>`. "
-        "Each refresh token works once; reusing one ends the whole session."
+        "Each refresh token works once; reusing one ends the whole session, except the one just rotated, "
+        "within REFRESH_GRACE_SECONDS (a client refreshing twice at once gets a pair of the same session). "
+        "A session unused for SESSION_IDLE_MINUTES ends (401 session_expired)."
     )
     @response(TokenSchema, description="A new token pair")
     @errors(401)
@@ -156,23 +158,44 @@ class Refresh(Resource):
         """Rotate a refresh token into a new token pair."""
         authenticate("refresh")
         claims = token_claims("refresh")
-        session_id = uuid.UUID(claims["sid"])
-        # Compare-and-swap: only the session's current token rotates, and only once, even
-        # when two requests race with it; any other use is a replay of a rotated token.
+        session_id, jti, now = uuid.UUID(claims["sid"]), claims["jti"], utcnow()
+        # Compare-and-swap: only the session's current token rotates, and only once, even when two
+        # requests race with it (on Postgres the second waits for the first's row lock, then finds it moved).
         session = db.session.scalar(
             update(RefreshSession)
-            .where(RefreshSession.id == session_id, RefreshSession.current_jti == claims["jti"])
-            .values(current_jti=new_jti(), last_used_at=utcnow())
+            .where(
+                RefreshSession.id == session_id,
+                RefreshSession.current_jti == jti,
+                RefreshSession.last_used_at > idle_since(),
+            )
+            .values(current_jti=new_jti(), previous_jti=jti, rotated_at=now, last_used_at=now)
             .returning(RefreshSession)
         )
         if session is None:
-            end_sessions(RefreshSession.id == session_id)
-            record("refresh_token.reused", None, current_user.id, session_id=str(session_id))
-            db.session.commit()
-            raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
+            session = not_rotated(session_id, jti)
         tokens = issue_tokens(current_user, session)
         db.session.commit()
         return deliver(tokens, session)
+
+
+def not_rotated(session_id: uuid.UUID, jti: str) -> RefreshSession:
+    """The session for a refresh token that did not rotate: the one the last refresh just rotated, within
+    REFRESH_GRACE_SECONDS (the same client racing itself); else 401, and the session ends. Replaying
+    an older token, or this one later, is theft or a bug; a session left unused too long is over."""
+    session = db.session.get(RefreshSession, session_id, populate_existing=True)
+    assert session is not None  # authenticate() found it live
+    grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
+    if session.last_used_at <= idle_since():
+        end_sessions(RefreshSession.id == session_id)
+        db.session.commit()
+        security_event("session.idle", session_id=str(session_id))
+        raise ApiError(401, "session_expired", "The session was unused for too long; log in again.")
+    if session.previous_jti == jti and session.rotated_at is not None and utcnow() - session.rotated_at < grace:
+        return session  # its current token, minted again: a pair of the same session
+    end_sessions(RefreshSession.id == session_id)
+    record("refresh_token.reused", None, current_user.id, session_id=str(session_id))
+    db.session.commit()
+    raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
 
 
 @ns.route("/logout")

@@ -1,8 +1,9 @@
 """Account models: users, their refresh sessions, revoked access tokens, and mailed single-use tokens."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String, update
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -99,6 +100,10 @@ class RefreshSession(Model):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     current_jti: Mapped[str] = mapped_column(String(36))
+    # The token the last refresh rotated, and when: for REFRESH_GRACE_SECONDS it still gets a pair of this
+    # session, so a client refreshing twice at once (two tabs, a retry) keeps its session.
+    previous_jti: Mapped[str | None] = mapped_column(String(36))
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     generation: Mapped[int] = mapped_column(default=0, server_default="0")  # the user's session_generation at login
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -115,6 +120,11 @@ class RevokedToken(Model):
 
     jti: Mapped[str] = mapped_column(String(36), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def idle_since() -> datetime:
+    """Sessions whose refresh token was last used before this have been idle too long (SESSION_IDLE_MINUTES)."""
+    return utcnow() - timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
 
 
 def end_sessions(*where: ColumnElement[bool]) -> None:

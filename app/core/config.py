@@ -55,6 +55,15 @@ SETTINGS: dict[str, Setting] = {
     ),
     "JWT_ACCESS_TOKEN_MINUTES": Setting("15", int, "lifetime of an access token"),
     "JWT_REFRESH_TOKEN_DAYS": Setting("14", int, "absolute lifetime of a login session; refreshing never extends it"),
+    "SESSION_IDLE_MINUTES": Setting(
+        "10080", int, "a login session whose refresh token goes unused this long ends (default 7 days)"
+    ),
+    "REFRESH_GRACE_SECONDS": Setting(
+        "10",
+        int,
+        "for this long after a refresh, the token it rotated still gets a pair of the same session (two tabs, a "
+        "retry); a replay after it ends the session",
+    ),
     "PASSWORD_MIN_LENGTH": Setting(
         "15", int, "minimum password length in characters (NIST SP 800-63B); the maximum is 1024"
     ),
