@@ -14,6 +14,14 @@ from flask_jwt_extended import (
 )
 from sqlalchemy import select, update
 
+from app.accounts.devices import (
+    DEVICE_COOKIE,
+    DEVICE_TOKEN_LIFE,
+    device_key,
+    known_device,
+    mint_device_token,
+    unknown_device,
+)
 from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, idle_since, normalise_email
 from app.accounts.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema
 from app.accounts.service import create_user, login_account_key
@@ -67,6 +75,16 @@ def deliver(tokens: dict[str, Any], session: RefreshSession) -> dict[str, Any] |
     if not current_app.config["AUTH_COOKIES"]:
         return tokens
     response = jsonify({"token_type": "cookie", "expires_in": tokens["expires_in"]})
+    if "device_token" in tokens:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            tokens["device_token"],
+            max_age=int(DEVICE_TOKEN_LIFE.total_seconds()),
+            secure=True,
+            httponly=True,
+            samesite="Strict",
+            path="/",
+        )
     # The cookies go when the session does, not a year on (flask-jwt-extended's default).
     life = max(0, int((session.expires_at - utcnow()).total_seconds()))
     set_access_cookies(response, tokens["access_token"], max_age=life)
@@ -111,7 +129,9 @@ class Login(Resource):
     @response(TokenSchema, description="Logged in")
     @errors(401, 403)
     @limit("RATELIMIT_LOGIN_IP")
-    @limit("RATELIMIT_LOGIN_ACCOUNT", login_account_key, failures_only=True)
+    # Strangers' failures cap the account, a known client's cap only that client: see devices.py.
+    @limit("RATELIMIT_LOGIN_ACCOUNT", login_account_key, failures_only=True, exempt_when=known_device)
+    @limit("RATELIMIT_LOGIN_DEVICE", device_key, failures_only=True, exempt_when=unknown_device)
     def post(self, data: dict[str, Any]) -> dict[str, Any] | Response:
         """Exchange email and password for an access and a refresh token."""
         # The slot first: in a flood, a login refused for want of one then costs no database work.
@@ -134,7 +154,7 @@ class Login(Resource):
             user_agent=request.user_agent.string[:255] or None,
             ip=request.remote_addr,
         )
-        tokens = issue_tokens(user, session)
+        tokens = {**issue_tokens(user, session), "device_token": mint_device_token(user.email)}
         db.session.add(session)
         record("login.succeeded", user.id, user.id, session_id=str(session.id))
         db.session.commit()

@@ -102,7 +102,13 @@ SETTINGS: dict[str, Setting] = {
         "600 per minute", str, "general quota per user (per IP when anonymous) on every endpoint"
     ),
     "RATELIMIT_LOGIN_ACCOUNT": Setting(
-        "10 per 15 minutes", str, "failed logins per email; the next attempt gets 429 before any hashing"
+        "10 per 15 minutes",
+        str,
+        "failed logins per email from clients without a device token, from any IP; the next such attempt gets 429 "
+        "before any hashing (a client that logged in before is capped by RATELIMIT_LOGIN_DEVICE instead)",
+    ),
+    "RATELIMIT_LOGIN_DEVICE": Setting(
+        "10 per 15 minutes", str, "failed logins per device token (a client that logged in to the account before)"
     ),
     "RATELIMIT_LOGIN_IP": Setting("30 per minute", str, "login attempts per client IP"),
     "RATELIMIT_REGISTER_IP": Setting("5 per hour", str, "registrations per client IP"),

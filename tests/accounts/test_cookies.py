@@ -49,13 +49,28 @@ def test_login_sets_hardened_cookies_and_keeps_tokens_out_of_the_body(browser: t
     assert response.status_code == 200
     assert set(response.get_json()) == {"token_type", "expires_in"}
     cookies = set_cookies(response)
-    assert set(cookies) == set(NAMES)
+    assert set(cookies) == {*NAMES, "__Host-device"}
     for name in NAMES[:2]:
         assert cookies[name]["httponly"] and cookies[name]["samesite"] == "Strict"
     for name in NAMES:
         # What a browser demands of a __Host- cookie: so no subdomain or sibling path can plant or shadow one.
         assert cookies[name]["secure"] and cookies[name]["path"] == "/" and not cookies[name]["domain"]
     assert not cookies["__Host-csrf_access"]["httponly"]  # the page must read it to echo it
+
+
+def test_the_device_cookie_marks_a_known_client_and_lets_its_owner_past_strangers_guesses(
+    database_app: Flask, app: Flask
+) -> None:
+    limits = {"RATELIMIT_LOGIN_ACCOUNT": "2 per 15 minutes"}
+    client = create_app(settings(DATABASE_URL=database_app.config["DATABASE_URL"], AUTH_COOKIES=True, **limits)).test_client()
+    email = make_user(app).email
+    device = set_cookies(client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}))["__Host-device"]
+    assert device["httponly"] and device["secure"] and device["path"] == "/" and not device["domain"]
+    stranger = client.application.test_client()
+    for _ in range(3):
+        stranger.post("/api/v1/auth/login", json={"email": email, "password": "wrong " * 4})
+    assert_problem(stranger.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}), 429)
+    assert client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
 
 
 def test_cookies_live_as_long_as_the_session_not_a_year(browser: tuple[FlaskClient, str]) -> None:
