@@ -1,8 +1,10 @@
 """Account models: users, their refresh sessions, revoked access tokens, and mailed single-use tokens."""
 
+import unicodedata
 import uuid
 from datetime import datetime, timedelta
 
+import idna
 from flask import current_app
 from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String, update
 from sqlalchemy.orm import Mapped, mapped_column, validates
@@ -89,7 +91,30 @@ class User(Model):
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The one stored form of an address, so that one mailbox is one account however it is spelt: NFKC
+    (fullwidth letters, ligatures, decomposed accents fold to their plain form), lower case, and the
+    domain in its IDNA ASCII form (UTS 46: Unicode and punycode spellings of a domain are one). The local
+    part is case-folded too, as nearly every mail provider treats it; cross-script look-alikes (a Cyrillic
+    "а") stay distinct, as they can be another mailbox. Text that is no address is left for the schema's
+    validation to refuse."""
+    email = unicodedata.normalize("NFKC", email.strip()).lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not domain:
+        return email
+    try:
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        pass  # not a valid domain: validation refuses it
+    return f"{local}@{domain}"
+
+
+def email_search_term(term: str) -> str:
+    """A list filter's email substring in the stored form: NFKC and lower case, and what follows an @
+    as an IDNA domain where it is one."""
+    term = unicodedata.normalize("NFKC", term).lower()
+    if "@" in term:
+        return normalise_email(term)
+    return term
 
 
 class RefreshSession(Model):
