@@ -51,7 +51,7 @@ def _login_body() -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def known_device() -> str | None:
+def device_id() -> str | None:
     """The id of the valid device token this login request shows for the email it names, else None.
     Read from the body's device_token, or in cookie mode the __Host-device cookie."""
     if "known_device" not in g:  # asked by each login limit: decoded once
@@ -84,8 +84,13 @@ def _known_device() -> str | None:
 
 def device_key() -> str:
     """Rate-limit key: failed logins from one known client (exempt when the request shows none)."""
-    return "device:" + (known_device() or "")
+    return "device:" + (device_id() or "")
+
+
+def known_device() -> bool:
+    """Whether the login request shows a valid device token for the email it names."""
+    return device_id() is not None
 
 
 def unknown_device() -> bool:
-    return known_device() is None
+    return device_id() is None

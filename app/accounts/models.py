@@ -2,6 +2,7 @@
 
 import unicodedata
 import uuid
+from contextlib import suppress
 from datetime import datetime, timedelta
 
 import idna
@@ -95,16 +96,14 @@ def normalise_email(email: str) -> str:
     (fullwidth letters, ligatures, decomposed accents fold to their plain form), lower case, and the
     domain in its IDNA ASCII form (UTS 46: Unicode and punycode spellings of a domain are one). The local
     part is case-folded too, as nearly every mail provider treats it; cross-script look-alikes (a Cyrillic
-    "а") stay distinct, as they can be another mailbox. Text that is no address is left for the schema's
+    "\u0430") stay distinct, as they can be another mailbox. Text that is no address is left for the schema's
     validation to refuse."""
     email = unicodedata.normalize("NFKC", email.strip()).lower()
     local, at, domain = email.rpartition("@")
     if not at or not domain:
         return email
-    try:
+    with suppress(idna.IDNAError, UnicodeError):  # not a valid domain: the schema's validation refuses it
         domain = idna.encode(domain, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError):
-        pass  # not a valid domain: validation refuses it
     return f"{local}@{domain}"
 
 

@@ -14,6 +14,7 @@ login folds the address it is given).
 
 import logging
 import unicodedata
+from contextlib import suppress
 
 import idna
 import sqlalchemy as sa
@@ -34,10 +35,8 @@ def normal(email):
     local, at, domain = email.rpartition("@")
     if not at or not domain:
         return email
-    try:
+    with suppress(idna.IDNAError, UnicodeError):
         domain = idna.encode(domain, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError):
-        pass
     return f"{local}@{domain}"
 
 
@@ -58,9 +57,7 @@ def upgrade():
         row = owners[0]
         pending = normal(row.pending_email) if row.pending_email else None
         if (address, pending) != (row.email, row.pending_email):
-            connection.execute(
-                users.update().where(users.c.id == row.id).values(email=address, pending_email=pending)
-            )
+            connection.execute(users.update().where(users.c.id == row.id).values(email=address, pending_email=pending))
     for token in connection.execute(sa.select(tokens.c.id, tokens.c.email)).all():
         if normal(token.email) != token.email:
             connection.execute(tokens.update().where(tokens.c.id == token.id).values(email=normal(token.email)))

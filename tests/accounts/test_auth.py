@@ -203,7 +203,7 @@ def test_refresh_rotates_and_reuse_after_the_grace_window_ends_the_whole_session
 
 
 def test_two_refreshes_at_once_both_get_a_working_pair_of_the_same_session(
-    user: Account, app: Flask, make_account: Callable[..., Account]
+    app: Flask, make_account: Callable[..., Account]
 ) -> None:
     """Two tabs, or a retry after a lost answer: both refresh one token at the same moment. Neither may
     end the session, and the pair each gets keeps working (8 rounds: one alone could pass by luck)."""
@@ -211,7 +211,7 @@ def test_two_refreshes_at_once_both_get_a_working_pair_of_the_same_session(
         account = make_account()
         barrier = threading.Barrier(2)
 
-        def use(_: int, token: str = account.tokens["refresh_token"]) -> Any:
+        def use(_: int, token: str = account.tokens["refresh_token"], barrier: threading.Barrier = barrier) -> Any:
             client = app.test_client()
             barrier.wait()
             return client.post(REFRESH, headers=bearer(token))
@@ -221,7 +221,9 @@ def test_two_refreshes_at_once_both_get_a_working_pair_of_the_same_session(
         assert [answer.status_code for answer in answers] == [200, 200], [a.get_json() for a in answers]
         pairs = [answer.get_json() for answer in answers]
         client = app.test_client()
-        assert {claims(pair["refresh_token"])["sid"] for pair in pairs} == {claims(account.tokens["refresh_token"])["sid"]}
+        assert {claims(pair["refresh_token"])["sid"] for pair in pairs} == {
+            claims(account.tokens["refresh_token"])["sid"]
+        }
         assert all(client.get(ME, headers=bearer(pair["access_token"])).status_code == 200 for pair in pairs)
         # The session goes on: each tab refreshes again, one after the other, and both still get in.
         for pair in pairs:

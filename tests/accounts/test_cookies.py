@@ -62,9 +62,13 @@ def test_the_device_cookie_marks_a_known_client_and_lets_its_owner_past_stranger
     database_app: Flask, app: Flask
 ) -> None:
     limits = {"RATELIMIT_LOGIN_ACCOUNT": "2 per 15 minutes"}
-    client = create_app(settings(DATABASE_URL=database_app.config["DATABASE_URL"], AUTH_COOKIES=True, **limits)).test_client()
+    client = create_app(
+        settings(DATABASE_URL=database_app.config["DATABASE_URL"], AUTH_COOKIES=True, **limits)
+    ).test_client()
     email = make_user(app).email
-    device = set_cookies(client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}))["__Host-device"]
+    device = set_cookies(client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}))[
+        "__Host-device"
+    ]
     assert device["httponly"] and device["secure"] and device["path"] == "/" and not device["domain"]
     stranger = client.application.test_client()
     for _ in range(3):

@@ -15,10 +15,10 @@ STORED = "ada@xn--bcher-kva.example"
 SPELLINGS = [
     "ada@bücher.example",  # the domain in Unicode
     "ADA@XN--BCHER-KVA.EXAMPLE",  # in punycode, upper case
-    "ａｄａ@bücher.example",  # fullwidth letters
+    "\uff41\uff44\uff41@bücher.example",  # fullwidth letters
     "ada@bu\u0308cher.example",  # u + combining diaeresis (NFD) instead of ü
     "ada@BÜCHER.example",  # upper-case Unicode
-    "ada@bücher。example",  # an ideographic full stop between labels
+    "ada@bücher\u3002example",  # an ideographic full stop between labels
 ]
 
 
@@ -28,9 +28,13 @@ def test_every_spelling_of_an_address_is_one_stored_form(spelling: str) -> None:
 
 
 def test_the_local_part_is_folded_by_nfkc_and_case_but_not_across_scripts() -> None:
-    assert normalise_email("Jose\u0301@example.com") == normalise_email("ＪＯＳÉ@example.com") == "josé@example.com"
+    assert (
+        normalise_email("Jose\u0301@example.com")
+        == normalise_email("\uff2a\uff2f\uff33É@example.com")
+        == "josé@example.com"
+    )
     assert normalise_email("\ufb01le@example.com") == "file@example.com"  # the fi ligature
-    # A Cyrillic а is another letter, so possibly another mailbox: kept apart, not guessed at.
+    # A Cyrillic \u0430 is another letter, so possibly another mailbox: kept apart, not guessed at.
     assert normalise_email("\u0430da@example.com") != "ada@example.com"
 
 
@@ -40,9 +44,7 @@ def test_a_look_alike_spelling_cannot_register_a_second_account(client: FlaskCli
     assert_problem(register(client, email=spelling), 409)
 
 
-def test_any_spelling_logs_in_and_asks_for_a_reset(
-    client: FlaskClient, app: Flask, outbox: list[EmailMessage]
-) -> None:
+def test_any_spelling_logs_in_and_asks_for_a_reset(client: FlaskClient, app: Flask, outbox: list[EmailMessage]) -> None:
     make_user(app, email="ADA@bücher.example")
     for spelling in SPELLINGS:
         assert login(client, spelling, PASSWORD).status_code == 200, spelling
@@ -72,6 +74,6 @@ def test_the_cli_refuses_a_look_alike_of_an_existing_address(app: Flask) -> None
 
 def test_the_list_filter_finds_an_address_however_it_is_spelt(client: FlaskClient, app: Flask, admin: Account) -> None:
     make_user(app, email="ada@bücher.example")
-    for term in ("ａｄａ@bücher", "@BÜCHER.example", "xn--bcher"):
+    for term in ("\uff41\uff44\uff41@bücher", "@BÜCHER.example", "xn--bcher"):
         found = client.get("/api/v1/users", query_string={"email": term}, headers=admin.headers).get_json()
         assert [item["email"] for item in found["items"]] == [STORED], term

@@ -54,7 +54,9 @@ def test_ended_expired_and_idle_sessions_are_not_listed(client: FlaskClient, app
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
         db.session.execute(
-            update(RefreshSession).where(RefreshSession.id == uuid.UUID(sid(idle))).values(last_used_at=utcnow() - unused)
+            update(RefreshSession)
+            .where(RefreshSession.id == uuid.UUID(sid(idle)))
+            .values(last_used_at=utcnow() - unused)
         )
         db.session.commit()
     items = client.get(MY_SESSIONS, headers=user.headers).get_json()["items"]
