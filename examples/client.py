@@ -15,8 +15,8 @@ arguments with a lambda or functools.partial), and returns its typed answer with
 headers, or raises ApiError with the Problem. It refreshes the access token by itself, before it
 expires and when the server answers 401 token_expired, and retries after the Retry-After the server
 asks for: a 429, a 503 to a read, and a 503 hashing_busy (a login refused before anything happened).
-Refresh tokens are single use, so share one ApiClient per session and do not use it from two threads
-at once: two refreshes racing with one token count as reuse and end the session.
+Refresh tokens are single use, so share one ApiClient per session; two refreshes racing with one token
+both get a pair of the same session only within REFRESH_GRACE_SECONDS, so do not lean on it.
 
 Run it against `make run`: python examples/client.py [server URL]
 """

@@ -14,7 +14,15 @@ from flask_jwt_extended import (
 )
 from sqlalchemy import select, update
 
-from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, normalise_email
+from app.accounts.devices import (
+    DEVICE_COOKIE,
+    DEVICE_TOKEN_LIFE,
+    device_key,
+    known_device,
+    mint_device_token,
+    unknown_device,
+)
+from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, idle_since, normalise_email
 from app.accounts.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema
 from app.accounts.service import create_user, login_account_key
 from app.audit.trail import record
@@ -61,14 +69,26 @@ def issue_tokens(user: Any, session: RefreshSession) -> dict[str, Any]:
     }
 
 
-def deliver(tokens: dict[str, Any]) -> dict[str, Any] | Response:
+def deliver(tokens: dict[str, Any], session: RefreshSession) -> dict[str, Any] | Response:
     """The token pair as JSON; in cookie mode as HttpOnly cookies instead, so page scripts never
     hold a token (the readable csrf_* cookies feed the X-CSRF-TOKEN header of the double submit)."""
     if not current_app.config["AUTH_COOKIES"]:
         return tokens
     response = jsonify({"token_type": "cookie", "expires_in": tokens["expires_in"]})
-    set_access_cookies(response, tokens["access_token"])
-    set_refresh_cookies(response, tokens["refresh_token"])
+    if "device_token" in tokens:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            tokens["device_token"],
+            max_age=int(DEVICE_TOKEN_LIFE.total_seconds()),
+            secure=True,
+            httponly=True,
+            samesite="Strict",
+            path="/",
+        )
+    # The cookies go when the session does, not a year on (flask-jwt-extended's default).
+    life = max(0, int((session.expires_at - utcnow()).total_seconds()))
+    set_access_cookies(response, tokens["access_token"], max_age=life)
+    set_refresh_cookies(response, tokens["refresh_token"], max_age=life)
     return response
 
 
@@ -109,7 +129,9 @@ class Login(Resource):
     @response(TokenSchema, description="Logged in")
     @errors(401, 403)
     @limit("RATELIMIT_LOGIN_IP")
-    @limit("RATELIMIT_LOGIN_ACCOUNT", login_account_key, failures_only=True)
+    # Strangers' failures cap the account, a known client's cap only that client: see devices.py.
+    @limit("RATELIMIT_LOGIN_ACCOUNT", login_account_key, failures_only=True, exempt_when=known_device)
+    @limit("RATELIMIT_LOGIN_DEVICE", device_key, failures_only=True, exempt_when=unknown_device)
     def post(self, data: dict[str, Any]) -> dict[str, Any] | Response:
         """Exchange email and password for an access and a refresh token."""
         # The slot first: in a flood, a login refused for want of one then costs no database work.
@@ -132,11 +154,11 @@ class Login(Resource):
             user_agent=request.user_agent.string[:255] or None,
             ip=request.remote_addr,
         )
-        tokens = issue_tokens(user, session)
+        tokens = {**issue_tokens(user, session), "device_token": mint_device_token(user.email)}
         db.session.add(session)
         record("login.succeeded", user.id, user.id, session_id=str(session.id))
         db.session.commit()
-        return deliver(tokens)
+        return deliver(tokens, session)
 
 
 @ns.route("/refresh")
@@ -145,7 +167,9 @@ class Refresh(Resource):
     @refresh_token
     @ns.doc(
         description="Send the refresh token as `Authorization: Bearer <refresh_token>`. "
-        "Each refresh token works once; reusing one ends the whole session."
+        "Each refresh token works once; reusing one ends the whole session, except the one just rotated, "
+        "within REFRESH_GRACE_SECONDS (a client refreshing twice at once gets a pair of the same session). "
+        "A session unused for SESSION_IDLE_MINUTES ends (401 session_expired)."
     )
     @response(TokenSchema, description="A new token pair")
     @errors(401)
@@ -154,23 +178,44 @@ class Refresh(Resource):
         """Rotate a refresh token into a new token pair."""
         authenticate("refresh")
         claims = token_claims("refresh")
-        session_id = uuid.UUID(claims["sid"])
-        # Compare-and-swap: only the session's current token rotates, and only once, even
-        # when two requests race with it; any other use is a replay of a rotated token.
+        session_id, jti, now = uuid.UUID(claims["sid"]), claims["jti"], utcnow()
+        # Compare-and-swap: only the session's current token rotates, and only once, even when two
+        # requests race with it (on Postgres the second waits for the first's row lock, then finds it moved).
         session = db.session.scalar(
             update(RefreshSession)
-            .where(RefreshSession.id == session_id, RefreshSession.current_jti == claims["jti"])
-            .values(current_jti=new_jti(), last_used_at=utcnow())
+            .where(
+                RefreshSession.id == session_id,
+                RefreshSession.current_jti == jti,
+                RefreshSession.last_used_at > idle_since(),
+            )
+            .values(current_jti=new_jti(), previous_jti=jti, rotated_at=now, last_used_at=now)
             .returning(RefreshSession)
         )
         if session is None:
-            end_sessions(RefreshSession.id == session_id)
-            record("refresh_token.reused", None, current_user.id, session_id=str(session_id))
-            db.session.commit()
-            raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
+            session = not_rotated(session_id, jti)
         tokens = issue_tokens(current_user, session)
         db.session.commit()
-        return deliver(tokens)
+        return deliver(tokens, session)
+
+
+def not_rotated(session_id: uuid.UUID, jti: str) -> RefreshSession:
+    """The session for a refresh token that did not rotate: the one the last refresh just rotated, within
+    REFRESH_GRACE_SECONDS (the same client racing itself); else 401, and the session ends. Replaying
+    an older token, or this one later, is theft or a bug; a session left unused too long is over."""
+    session = db.session.get(RefreshSession, session_id, populate_existing=True)
+    assert session is not None  # authenticate() found it live
+    grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
+    if session.last_used_at <= idle_since():
+        end_sessions(RefreshSession.id == session_id)
+        db.session.commit()
+        security_event("session.idle", session_id=str(session_id))
+        raise ApiError(401, "session_expired", "The session was unused for too long; log in again.")
+    if session.previous_jti == jti and session.rotated_at is not None and utcnow() - session.rotated_at < grace:
+        return session  # its current token, minted again: a pair of the same session
+    end_sessions(RefreshSession.id == session_id)
+    record("refresh_token.reused", None, current_user.id, session_id=str(session_id))
+    db.session.commit()
+    raise ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has ended.")
 
 
 @ns.route("/logout")

@@ -1,8 +1,12 @@
 """Account models: users, their refresh sessions, revoked access tokens, and mailed single-use tokens."""
 
+import unicodedata
 import uuid
-from datetime import datetime
+from contextlib import suppress
+from datetime import datetime, timedelta
 
+import idna
+from flask import current_app
 from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String, update
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -88,7 +92,28 @@ class User(Model):
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The one stored form of an address, so that one mailbox is one account however it is spelt: NFKC
+    (fullwidth letters, ligatures, decomposed accents fold to their plain form), lower case, and the
+    domain in its IDNA ASCII form (UTS 46: Unicode and punycode spellings of a domain are one). The local
+    part is case-folded too, as nearly every mail provider treats it; cross-script look-alikes (a Cyrillic
+    "\u0430") stay distinct, as they can be another mailbox. Text that is no address is left for the schema's
+    validation to refuse."""
+    email = unicodedata.normalize("NFKC", email.strip()).lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not domain:
+        return email
+    with suppress(idna.IDNAError, UnicodeError):  # not a valid domain: the schema's validation refuses it
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    return f"{local}@{domain}"
+
+
+def email_search_term(term: str) -> str:
+    """A list filter's email substring in the stored form: NFKC and lower case, and what follows an @
+    as an IDNA domain where it is one."""
+    term = unicodedata.normalize("NFKC", term).lower()
+    if "@" in term:
+        return normalise_email(term)
+    return term
 
 
 class RefreshSession(Model):
@@ -99,6 +124,10 @@ class RefreshSession(Model):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     current_jti: Mapped[str] = mapped_column(String(36))
+    # The token the last refresh rotated, and when: for REFRESH_GRACE_SECONDS it still gets a pair of this
+    # session, so a client refreshing twice at once (two tabs, a retry) keeps its session.
+    previous_jti: Mapped[str | None] = mapped_column(String(36))
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     generation: Mapped[int] = mapped_column(default=0, server_default="0")  # the user's session_generation at login
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -115,6 +144,11 @@ class RevokedToken(Model):
 
     jti: Mapped[str] = mapped_column(String(36), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def idle_since() -> datetime:
+    """Sessions whose refresh token was last used before this have been idle too long (SESSION_IDLE_MINUTES)."""
+    return utcnow() - timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
 
 
 def end_sessions(*where: ColumnElement[bool]) -> None:

@@ -91,6 +91,14 @@ class UserCreateSchema(RegisterSchema):
 class LoginSchema(Schema):
     email = _email(required=True)
     password = Text(required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX_LENGTH))
+    device_token = Text(
+        load_only=True,
+        validate=validate.Length(max=1024),
+        metadata={
+            "description": "The device_token an earlier login to this account gave this client: while strangers' "
+            "failed guesses hold the account at its limit, a client showing one still logs in."
+        },
+    )
 
 
 class TokenSchema(Schema):
@@ -99,6 +107,14 @@ class TokenSchema(Schema):
     )
     refresh_token = fields.String(
         required=True, metadata={"description": "Absent in cookie mode (AUTH_COOKIES).", "omitted_if": "AUTH_COOKIES"}
+    )
+    device_token = fields.String(
+        required=True,
+        metadata={
+            "description": "Keep it and send it with this account's next logins (`device_token`): it marks this "
+            "client as one that logged in before. In cookie mode the HttpOnly __Host-device cookie instead.",
+            "omitted_if": "AUTH_COOKIES",
+        },
     )
     token_type = Choice("TokenType", ("Bearer", "cookie"), required=True)
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})

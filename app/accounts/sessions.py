@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from app.accounts.models import RefreshSession, User, end_sessions
+from app.accounts.models import RefreshSession, User, end_sessions, idle_since
 from app.accounts.schemas import SessionListSchema
 from app.audit.trail import record
 from app.core.database import utcnow
@@ -23,6 +23,7 @@ def live(user_id: uuid.UUID) -> Select[RefreshSession]:
         RefreshSession.user_id == user_id,
         RefreshSession.revoked_at.is_(None),
         RefreshSession.expires_at > utcnow(),
+        RefreshSession.last_used_at > idle_since(),
         RefreshSession.generation == generation,
     )
 

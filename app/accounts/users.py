@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import Select, select
 
-from app.accounts.models import User, end_every_session, void_mailed_tokens
+from app.accounts.models import User, email_search_term, end_every_session, void_mailed_tokens
 from app.accounts.passwords import password_problem
 from app.accounts.schemas import (
     AdminUserUpdateSchema,
@@ -134,7 +134,7 @@ def user_list_query(args: dict[str, Any]) -> Select[User]:
     """The users matching the list filters (LIKE wildcards in them match literally)."""
     stmt = select(User)
     if "email" in args:
-        stmt = stmt.where(User.email.contains(args["email"].lower(), autoescape=True))
+        stmt = stmt.where(User.email.contains(email_search_term(args["email"]), autoescape=True))
     if "name" in args:
         # ILIKE on the bare column (lower() LIKE on SQLite), which the trigram index on display_name serves.
         stmt = stmt.where(User.display_name.icontains(args["name"], autoescape=True))

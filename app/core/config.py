@@ -55,6 +55,15 @@ SETTINGS: dict[str, Setting] = {
     ),
     "JWT_ACCESS_TOKEN_MINUTES": Setting("15", int, "lifetime of an access token"),
     "JWT_REFRESH_TOKEN_DAYS": Setting("14", int, "absolute lifetime of a login session; refreshing never extends it"),
+    "SESSION_IDLE_MINUTES": Setting(
+        "10080", int, "a login session whose refresh token goes unused this long ends (default 7 days)"
+    ),
+    "REFRESH_GRACE_SECONDS": Setting(
+        "10",
+        int,
+        "for this long after a refresh, the token it rotated still gets a pair of the same session (two tabs, a "
+        "retry); a replay after it ends the session",
+    ),
     "PASSWORD_MIN_LENGTH": Setting(
         "15", int, "minimum password length in characters (NIST SP 800-63B); the maximum is 1024"
     ),
@@ -93,7 +102,13 @@ SETTINGS: dict[str, Setting] = {
         "600 per minute", str, "general quota per user (per IP when anonymous) on every endpoint"
     ),
     "RATELIMIT_LOGIN_ACCOUNT": Setting(
-        "10 per 15 minutes", str, "failed logins per email; the next attempt gets 429 before any hashing"
+        "10 per 15 minutes",
+        str,
+        "failed logins per email from clients without a device token, from any IP; the next such attempt gets 429 "
+        "before any hashing (a client that logged in before is capped by RATELIMIT_LOGIN_DEVICE instead)",
+    ),
+    "RATELIMIT_LOGIN_DEVICE": Setting(
+        "10 per 15 minutes", str, "failed logins per device token (a client that logged in to the account before)"
     ),
     "RATELIMIT_LOGIN_IP": Setting("30 per minute", str, "login attempts per client IP"),
     "RATELIMIT_REGISTER_IP": Setting("5 per hour", str, "registrations per client IP"),
@@ -226,9 +241,18 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         JWT_COOKIE_SECURE=True,
         JWT_COOKIE_SAMESITE="Strict",
         JWT_COOKIE_CSRF_PROTECT=True,
-        JWT_SESSION_COOKIE=False,
-        JWT_ACCESS_COOKIE_PATH="/api/",
-        JWT_REFRESH_COOKIE_PATH="/api/v1/auth/",
+        JWT_SESSION_COOKIE=False,  # each cookie's Max-Age is the session's remaining life (accounts/auth.py)
+        # __Host-: the browser takes them only Secure, for Path=/ and with no Domain, so a sibling subdomain
+        # or an http page cannot plant or shadow one (CSRF cookie tossing). The prefix demands Path=/.
+        JWT_ACCESS_COOKIE_NAME="__Host-access_token",
+        JWT_REFRESH_COOKIE_NAME="__Host-refresh_token",
+        JWT_ACCESS_CSRF_COOKIE_NAME="__Host-csrf_access",
+        JWT_REFRESH_CSRF_COOKIE_NAME="__Host-csrf_refresh",
+        JWT_ACCESS_COOKIE_PATH="/",
+        JWT_REFRESH_COOKIE_PATH="/",
+        JWT_ACCESS_CSRF_COOKIE_PATH="/",
+        JWT_REFRESH_CSRF_COOKIE_PATH="/",
+        JWT_COOKIE_DOMAIN=None,
         JWT_ENCODE_ISSUER=cfg["JWT_ISSUER"],
         JWT_DECODE_ISSUER=cfg["JWT_ISSUER"],
         JWT_ENCODE_AUDIENCE=cfg["JWT_AUDIENCE"],

@@ -187,13 +187,14 @@ class Document:
                         "description": f"Cookie mode: the HttpOnly {kind} token cookie login sets.",
                     },
                 )
+                csrf_cookie = f"JWT_{kind.upper()}_CSRF_COOKIE_NAME"
                 self.spec.components.security_scheme(
                     f"{kind}Csrf",
                     {
                         "type": "apiKey",
                         "in": "header",
                         "name": config[f"JWT_{kind.upper()}_CSRF_HEADER_NAME"],
-                        "description": f"Cookie mode: repeat the readable csrf_{kind}_token cookie here "
+                        "description": f"Cookie mode: repeat the readable {config[csrf_cookie]} cookie here "
                         "on every request that changes something.",
                     },
                 )

@@ -43,14 +43,20 @@ def test_you_see_your_live_sessions_and_which_one_is_yours(client: FlaskClient, 
     assert set(items[0]) == {"id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"}
 
 
-def test_ended_and_expired_sessions_are_not_listed(client: FlaskClient, app: Flask, user: Account) -> None:
-    ended, expired = log_in_again(client, user, "a"), log_in_again(client, user, "b")
+def test_ended_expired_and_idle_sessions_are_not_listed(client: FlaskClient, app: Flask, user: Account) -> None:
+    ended, expired, idle = (log_in_again(client, user, agent) for agent in "abc")
     assert client.post("/api/v1/auth/logout", headers=bearer(ended["access_token"])).status_code == 204
+    unused = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"], seconds=1)
     with app.app_context():
         db.session.execute(
             update(RefreshSession)
             .where(RefreshSession.id == uuid.UUID(sid(expired)))
             .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.execute(
+            update(RefreshSession)
+            .where(RefreshSession.id == uuid.UUID(sid(idle)))
+            .values(last_used_at=utcnow() - unused)
         )
         db.session.commit()
     items = client.get(MY_SESSIONS, headers=user.headers).get_json()["items"]

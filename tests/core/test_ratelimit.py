@@ -42,6 +42,64 @@ def test_the_11th_failed_login_for_an_account_is_429_before_any_hashing(
     assert client.post(LOGIN, json={"email": bob.email, "password": PASSWORD}).status_code == 200
 
 
+def from_ip(address: str) -> dict[str, Any]:
+    """Test-client options for a request from this client address."""
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+def guess(client: Any, email: str, address: str, **extra: Any) -> Any:
+    return client.post(LOGIN, json={"email": email, "password": "wrong " * 4, **extra}, **from_ip(address))
+
+
+def test_a_guesser_spread_over_many_addresses_stays_capped_per_account(
+    limited: Callable[..., Flask], app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = limited().test_client()
+    alice = make_user(app)
+    for i in range(10):
+        assert guess(client, alice.email, f"203.0.113.{i}").status_code == 401
+    hashes: list[int] = []
+    real_verify = PasswordHasher.verify
+    monkeypatch.setattr(PasswordHasher, "verify", lambda self, h, p: hashes.append(1) or real_verify(self, h, p))
+    # A new address, the right password: still refused, before any hashing, however many addresses it has.
+    assert_throttled(client.post(LOGIN, json={"email": alice.email, "password": PASSWORD}, **from_ip("203.0.113.99")))
+    assert hashes == []
+
+
+def test_the_owner_still_logs_in_from_a_known_client_while_strangers_guess(
+    limited: Callable[..., Flask], app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = limited().test_client()
+    alice, mallory = make_user(app), make_user(app)
+    owner = client.post(LOGIN, json={"email": alice.email, "password": PASSWORD}, **from_ip("198.51.100.7"))
+    device = owner.get_json()["device_token"]
+    strangers = client.post(LOGIN, json={"email": mallory.email, "password": PASSWORD}).get_json()["device_token"]
+    for i in range(15):  # a lockout attempt, from many addresses, going on and on
+        assert guess(client, alice.email, f"203.0.113.{i}").status_code in (401, 429)
+    assert_throttled(client.post(LOGIN, json={"email": alice.email, "password": PASSWORD}, **from_ip("203.0.113.99")))
+    # A device token of another account, or a made-up one, is no way past the cap.
+    for token in (strangers, device[:-4] + "AAAA", "not-a-token"):
+        wrong = {"email": alice.email, "password": PASSWORD, "device_token": token}
+        assert_throttled(client.post(LOGIN, json=wrong, **from_ip("203.0.113.98")))
+    # The owner, on a client that logged in before, gets in: from the same address or a new one.
+    for address in ("198.51.100.7", "192.0.2.44"):
+        body = {"email": alice.email.upper(), "password": PASSWORD, "device_token": device}
+        answer = client.post(LOGIN, json=body, **from_ip(address))
+        assert answer.status_code == 200, answer.get_json()
+        device = answer.get_json()["device_token"]
+
+
+def test_a_known_client_guessing_is_capped_on_its_own(limited: Callable[..., Flask], app: Flask) -> None:
+    """A stolen device token is no licence to guess: its own failures are capped like an account's."""
+    client = limited().test_client()
+    alice = make_user(app)
+    device = client.post(LOGIN, json={"email": alice.email, "password": PASSWORD}).get_json()["device_token"]
+    for i in range(10):
+        assert guess(client, alice.email, f"203.0.113.{i}", device_token=device).status_code == 401
+    right = {"email": alice.email, "password": PASSWORD, "device_token": device}
+    assert_throttled(client.post(LOGIN, json=right, **from_ip("203.0.113.99")))
+
+
 def test_successful_logins_do_not_count_against_the_account(limited: Callable[..., Flask], app: Flask) -> None:
     client = limited().test_client()
     user = make_user(app)

@@ -1,6 +1,7 @@
 """Account changes racing each other under gunicorn on Postgres: four worker processes, requests
 released together, many rounds. Whatever the interleaving, one active admin always remains, and no
-session made with an old password outlives the reset or change that replaced it.
+session made with an old password outlives the reset or change that replaced it, and a client
+refreshing twice at once keeps its session.
 
 Mail goes over SMTP to a server in this process (aiosmtpd), as the app sends it in production, so the
 reset tokens are the ones the app mailed. Every process is stopped by its PID.
@@ -159,3 +160,21 @@ def test_no_session_made_with_the_old_password_outlives_a_change_racing_it(stack
     # (logins with the old password that got in, sessions of theirs still working once the change is done)
     assert [working for _, working in rounds] == [0] * len(rounds), rounds
     assert sum(made for made, _ in rounds) > 0, rounds  # the old password did get logins in: they raced
+
+
+def refresh(stack: Stack, token: str) -> Callable[[], Reply]:
+    return lambda: stack.call("POST", "/api/v1/auth/refresh", token=token)
+
+
+def test_two_refreshes_of_one_token_at_once_keep_the_session(stack: Stack) -> None:
+    """Two tabs, or a retry: two workers rotate one refresh token at the same moment. Both answers are
+    pairs of the same session, and each goes on working."""
+    rounds = []
+    for _ in range(ROUNDS):
+        account = stack.account()
+        first, second = at_once([refresh(stack, account["refresh_token"])] * 2)
+        pairs = [reply.json() for reply in (first, second) if reply.status == 200]
+        rounds.append(
+            (first.status, second.status, sum(refresh(stack, pair["refresh_token"])().status == 200 for pair in pairs))
+        )
+    assert rounds == [(200, 200, 2)] * ROUNDS, rounds

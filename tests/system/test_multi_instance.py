@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.app import PASSWORD, sid
+from tests.support.app import PASSWORD, claims, sid
 from tests.support.loopback import Gunicorn, Redis, gunicorn, migrate, sql
 from tests.support.stack import (
     Reply,
@@ -233,11 +233,14 @@ def test_a_token_revoked_on_one_instance_is_refused_by_the_others(stack: Stack, 
 
 
 def test_a_replayed_refresh_token_ends_the_session_on_every_instance(stack: Stack) -> None:
-    """Refreshed at A, the old refresh token replayed at B gets 401 refresh_token_reused, and the pair A
-    had just issued is refused at C (and everywhere): the whole session has ended."""
+    """Refreshed twice at A, the first refresh token replayed at B gets 401 refresh_token_reused (two
+    rotations old, it is a replay however soon), and the pair A had just issued is refused at C (and
+    everywhere): the whole session has ended."""
     person = signup(stack.a)
     old = login(stack.a, person)
     rotated = stack.a.call("POST", REFRESH, token=old["refresh_token"], ip=person.ip)
+    assert rotated.status == 200, rotated.body
+    rotated = stack.a.call("POST", REFRESH, token=rotated.json()["refresh_token"], ip=person.ip)
     assert rotated.status == 200, rotated.body
     new = rotated.json()
     assert new["refresh_token"] != old["refresh_token"]
@@ -256,8 +259,9 @@ def test_a_replayed_refresh_token_ends_the_session_on_every_instance(stack: Stac
 
 
 def test_two_instances_refreshing_one_token_at_once_rotate_it_once(stack: Stack) -> None:
-    """The same refresh token sent to A and B at the same moment: one gets the new pair, the other counts as
-    a replay (refresh_token_reused) and the session ends; Postgres decides which, so exactly one wins."""
+    """The same refresh token sent to A and B at the same moment (two tabs, a retry): Postgres lets one
+    rotate it; the other, within REFRESH_GRACE_SECONDS of that, gets a pair of the same session. The
+    session goes on, and it was rotated once: both pairs carry the one current refresh token."""
     person = signup(stack.a)
     tokens = login(stack.a, person)
     barrier = threading.Barrier(2)
@@ -268,11 +272,11 @@ def test_two_instances_refreshing_one_token_at_once_rotate_it_once(stack: Stack)
 
     with ThreadPoolExecutor(2) as pool:
         replies = list(pool.map(refresh, [stack.a, stack.b]))
-    assert sorted(reply.status for reply in replies) == [200, 401], [reply.body for reply in replies]
-    (winner,) = [reply.json() for reply in replies if reply.status == 200]
-    (loser,) = [reply.json() for reply in replies if reply.status == 401]
-    assert loser["code"] == "refresh_token_reused"
-    assert_refused(stack.c.call("POST", REFRESH, token=winner["refresh_token"], ip=person.ip), stack.c)
+    assert [reply.status for reply in replies] == [200, 200], [reply.body for reply in replies]
+    pairs = [reply.json() for reply in replies]
+    assert len({claims(pair["refresh_token"])["jti"] for pair in pairs}) == 1
+    assert all(stack.c.call("GET", ME, token=pair["access_token"], ip=person.ip).status == 200 for pair in pairs)
+    assert stack.c.call("POST", REFRESH, token=pairs[0]["refresh_token"], ip=person.ip).status == 200
 
 
 @dataclass

@@ -55,7 +55,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a refresh token into a new token pair
-         * @description Send the refresh token as `Authorization: Bearer <refresh_token>`. Each refresh token works once; reusing one ends the whole session.
+         * @description Send the refresh token as `Authorization: Bearer <refresh_token>`. Each refresh token works once; reusing one ends the whole session, except the one just rotated, within REFRESH_GRACE_SECONDS (a client refreshing twice at once gets a pair of the same session). A session unused for SESSION_IDLE_MINUTES ends (401 session_expired).
          */
         post: operations["refreshTokens"];
         delete?: never;
@@ -542,6 +542,8 @@ export interface components {
             access_token: string;
             /** @description Absent in cookie mode (AUTH_COOKIES). */
             refresh_token: string;
+            /** @description Keep it and send it with this account's next logins (`device_token`): it marks this client as one that logged in before. In cookie mode the HttpOnly __Host-device cookie instead. */
+            device_token: string;
             token_type: components["schemas"]["TokenType"];
             /** @description Seconds until the access token expires. */
             expires_in: number;
@@ -553,6 +555,8 @@ export interface components {
              */
             email: string;
             password: string;
+            /** @description The device_token an earlier login to this account gave this client: while strangers' failed guesses hold the account at its limit, a client showing one still logs in. */
+            device_token?: string;
         };
         Accepted: {
             /** @example A mail is on its way. */

@@ -5,6 +5,8 @@ from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
+from ..types import UNSET, Unset
+
 T = TypeVar("T", bound="Login")
 
 
@@ -14,15 +16,20 @@ class Login:
     Attributes:
         email (str):  Example: ada@example.com.
         password (str):
+        device_token (str | Unset): The device_token an earlier login to this account gave this client: while strangers'
+            failed guesses hold the account at its limit, a client showing one still logs in.
     """
 
     email: str
     password: str
+    device_token: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         email = self.email
 
         password = self.password
+
+        device_token = self.device_token
 
         field_dict: dict[str, Any] = {}
 
@@ -32,6 +39,8 @@ class Login:
                 "password": password,
             }
         )
+        if device_token is not UNSET:
+            field_dict["device_token"] = device_token
 
         return field_dict
 
@@ -42,9 +51,12 @@ class Login:
 
         password = d.pop("password")
 
+        device_token = d.pop("device_token", UNSET)
+
         login = cls(
             email=email,
             password=password,
+            device_token=device_token,
         )
 
         return login

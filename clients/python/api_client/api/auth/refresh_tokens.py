@@ -68,7 +68,9 @@ def sync_detailed(
     """Rotate a refresh token into a new token pair
 
      Send the refresh token as `Authorization: Bearer <refresh_token>`. Each refresh token works once;
-    reusing one ends the whole session.
+    reusing one ends the whole session, except the one just rotated, within REFRESH_GRACE_SECONDS (a
+    client refreshing twice at once gets a pair of the same session). A session unused for
+    SESSION_IDLE_MINUTES ends (401 session_expired).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -94,7 +96,9 @@ def sync(
     """Rotate a refresh token into a new token pair
 
      Send the refresh token as `Authorization: Bearer <refresh_token>`. Each refresh token works once;
-    reusing one ends the whole session.
+    reusing one ends the whole session, except the one just rotated, within REFRESH_GRACE_SECONDS (a
+    client refreshing twice at once gets a pair of the same session). A session unused for
+    SESSION_IDLE_MINUTES ends (401 session_expired).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -116,7 +120,9 @@ async def asyncio_detailed(
     """Rotate a refresh token into a new token pair
 
      Send the refresh token as `Authorization: Bearer <refresh_token>`. Each refresh token works once;
-    reusing one ends the whole session.
+    reusing one ends the whole session, except the one just rotated, within REFRESH_GRACE_SECONDS (a
+    client refreshing twice at once gets a pair of the same session). A session unused for
+    SESSION_IDLE_MINUTES ends (401 session_expired).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -140,7 +146,9 @@ async def asyncio(
     """Rotate a refresh token into a new token pair
 
      Send the refresh token as `Authorization: Bearer <refresh_token>`. Each refresh token works once;
-    reusing one ends the whole session.
+    reusing one ends the whole session, except the one just rotated, within REFRESH_GRACE_SECONDS (a
+    client refreshing twice at once gets a pair of the same session). A session unused for
+    SESSION_IDLE_MINUTES ends (401 session_expired).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
