@@ -236,7 +236,9 @@ def mfa_required(user: User) -> ApiError:
     )
     record("login.mfa_required", user.id, user.id)
     db.session.commit()
-    detail = f"Password accepted; now send mfa_token with a code to POST /api/v1/auth/login/mfa within {minutes} minutes."
+    detail = (
+        f"Password accepted; now send mfa_token with a code to POST /api/v1/auth/login/mfa within {minutes} minutes."
+    )
     return ApiError(403, "mfa_required", detail, extensions={"mfa_token": token})
 
 

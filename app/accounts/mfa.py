@@ -95,7 +95,11 @@ class RecoveryCodesSchema(Schema):
 def status(user_id: uuid.UUID) -> dict[str, Any]:
     found = factor(user_id)
     enabled_at = found.confirmed_at if found else None
-    return {"enabled": enabled_at is not None, "enabled_at": enabled_at, "recovery_codes_left": recovery_codes_left(user_id)}
+    return {
+        "enabled": enabled_at is not None,
+        "enabled_at": enabled_at,
+        "recovery_codes_left": recovery_codes_left(user_id),
+    }
 
 
 def step_up(user: User, data: dict[str, Any]) -> None:

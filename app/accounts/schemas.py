@@ -104,7 +104,10 @@ class MfaLoginSchema(Schema):
         required=True,
         load_only=True,
         validate=validate.Length(min=1, max=32),
-        metadata={"description": "A 6-digit code from your authenticator app, or a recovery code.", "example": "123456"},
+        metadata={
+            "description": "A 6-digit code from your authenticator app, or a recovery code.",
+            "example": "123456",
+        },
     )
 
 

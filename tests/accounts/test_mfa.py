@@ -6,8 +6,8 @@ A stolen password alone must not give tokens, and a code seen once must not work
 
 import threading
 import time
-import uuid
 import urllib.parse
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -26,7 +26,7 @@ from app.accounts.factors import MfaChallenge, MfaFactor, RecoveryCode
 from app.audit.models import AuditEvent
 from app.core.database import utcnow
 from app.core.extensions import db
-from tests.support.app import PASSWORD, Account, assert_problem, bearer, login, make_user, mailed_token, settings
+from tests.support.app import PASSWORD, Account, assert_problem, bearer, login, mailed_token, make_user, settings
 
 MFA = "/api/v1/mfa"
 ENROL = "/api/v1/mfa/enrolment"
@@ -262,9 +262,7 @@ def test_a_challenge_dies_after_five_wrong_codes(
     assert actions(app, user.id).count("login.mfa_failed") == 5
 
 
-def test_wrong_codes_are_limited_per_account_across_challenges(
-    limited: Callable[..., Flask], app: Flask
-) -> None:
+def test_wrong_codes_are_limited_per_account_across_challenges(limited: Callable[..., Flask], app: Flask) -> None:
     """A new challenge for every 5 guesses does not reset the count: 5 wrong codes per 15 minutes and
     20 a day per account, so guessing one of 10^6 codes (3 accepted) stays out of reach."""
     client = limited(RATELIMIT_LOGIN_IP="1000 per minute").test_client()
@@ -311,7 +309,7 @@ def test_two_racing_second_steps_with_one_code_log_in_once(
         tokens = [first_step(app.test_client(), user) for _ in range(2)]
         barrier = threading.Barrier(2)
 
-        def finish(token: str, code: str = code) -> int:
+        def finish(token: str, code: str = code, barrier: threading.Barrier = barrier) -> int:
             barrier.wait()
             return int(second_step(app.test_client(), token, code).status_code)
 
