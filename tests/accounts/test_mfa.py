@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 
 from app import create_app
 from app.accounts.factors import MfaChallenge, MfaFactor, RecoveryCode
+from app.accounts.tokens import digest
 from app.audit.models import AuditEvent
 from app.core.database import utcnow
 from app.core.extensions import db
@@ -463,3 +464,22 @@ def test_the_openapi_document_describes_the_flow(client: FlaskClient) -> None:
     assert second["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Token")
     for path in ("/api/v1/mfa", "/api/v1/mfa/enrolment", "/api/v1/users/{user_id}/mfa/reset"):
         assert path in document["paths"]
+
+
+def test_tokens_purge_removes_spent_and_expired_challenges(
+    client: FlaskClient, enrolled: tuple[Account, str, list[str]], app: Flask
+) -> None:
+    user, secret, _codes = enrolled
+    spent, expired, live = (first_step(client, user) for _ in range(3))
+    assert second_step(client, spent, fresh_code(app, user, secret)).status_code == 200
+    with app.app_context():
+        db.session.execute(
+            update(MfaChallenge)
+            .where(MfaChallenge.token_hash == digest(expired))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["tokens", "purge"])
+    assert result.exit_code == 0 and "2 MFA challenges" in result.output
+    with app.app_context():
+        assert list(db.session.scalars(select(MfaChallenge.token_hash))) == [digest(live)]
