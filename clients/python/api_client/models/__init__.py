@@ -12,17 +12,24 @@ from .item_input import ItemInput
 from .item_input_patch import ItemInputPatch
 from .item_page import ItemPage
 from .login import Login
+from .mfa_code import MfaCode
+from .mfa_enrolment import MfaEnrolment
+from .mfa_login import MfaLogin
+from .mfa_status import MfaStatus
 from .password_change import PasswordChange
+from .password_proof import PasswordProof
 from .password_reset_confirm import PasswordResetConfirm
 from .password_reset_request import PasswordResetRequest
 from .problem import Problem
 from .problem_errors import ProblemErrors
 from .profile_update_patch import ProfileUpdatePatch
+from .recovery_codes import RecoveryCodes
 from .register import Register
 from .role import Role
 from .session import Session
 from .session_list import SessionList
 from .sort_order import SortOrder
+from .step_up import StepUp
 from .token import Token
 from .token_type import TokenType
 from .user import User
@@ -44,17 +51,24 @@ __all__ = (
     "ItemInputPatch",
     "ItemPage",
     "Login",
+    "MfaCode",
+    "MfaEnrolment",
+    "MfaLogin",
+    "MfaStatus",
     "PasswordChange",
+    "PasswordProof",
     "PasswordResetConfirm",
     "PasswordResetRequest",
     "Problem",
     "ProblemErrors",
     "ProfileUpdatePatch",
+    "RecoveryCodes",
     "Register",
     "Role",
     "Session",
     "SessionList",
     "SortOrder",
+    "StepUp",
     "Token",
     "TokenType",
     "User",
