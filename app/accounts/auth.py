@@ -108,8 +108,8 @@ class Login(Resource):
     @public
     @body(LoginSchema)
     @ns.doc(
-        description="Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required` carrying an `mfa_token` and no "
-        "tokens: finish with POST /auth/login/mfa."
+        description="Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 "
+        "`mfa_required` carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa."
     )
     @response(TokenSchema, description="Logged in")
     @errors(401, 403)
@@ -138,9 +138,9 @@ class LoginMfa(Resource):
     @operation("loginMfa")
     @public
     @ns.doc(
-        description="Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token` with a "
-        "code from your authenticator app or a recovery code. A challenge works once, for MFA_CHALLENGE_MINUTES, "
-        "and dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT."
+        description="Needs no token. The second step of a login that answered 403 `mfa_required`: send its "
+        "`mfa_token` with a code from your authenticator app or a recovery code. A challenge works once, for "
+        "MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT."
     )
     @body(MfaLoginSchema)
     @response(TokenSchema, description="Logged in")

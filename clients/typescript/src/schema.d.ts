@@ -35,7 +35,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange email and password for an access and a refresh token
-         * @description With MFA on, the right password answers 403 `mfa_required` carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
+         * @description Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required` carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
          */
         post: operations["login"];
         delete?: never;
@@ -55,7 +55,7 @@ export interface paths {
         put?: never;
         /**
          * Finish a login with a code from your authenticator app or a recovery code
-         * @description The second step of a login that answered 403 `mfa_required`: send its `mfa_token` with a code from your authenticator app or a recovery code. A challenge works once, for MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT.
+         * @description Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token` with a code from your authenticator app or a recovery code. A challenge works once, for MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT.
          */
         post: operations["loginMfa"];
         delete?: never;

@@ -103,8 +103,8 @@ def sync_detailed(
 ) -> Response[Problem | Token]:
     """Exchange email and password for an access and a refresh token
 
-     With MFA on, the right password answers 403 `mfa_required` carrying an `mfa_token` and no tokens:
-    finish with POST /auth/login/mfa.
+     Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
+    carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
 
     Args:
         body (Login):
@@ -135,8 +135,8 @@ def sync(
 ) -> Problem | Token | None:
     """Exchange email and password for an access and a refresh token
 
-     With MFA on, the right password answers 403 `mfa_required` carrying an `mfa_token` and no tokens:
-    finish with POST /auth/login/mfa.
+     Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
+    carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
 
     Args:
         body (Login):
@@ -162,8 +162,8 @@ async def asyncio_detailed(
 ) -> Response[Problem | Token]:
     """Exchange email and password for an access and a refresh token
 
-     With MFA on, the right password answers 403 `mfa_required` carrying an `mfa_token` and no tokens:
-    finish with POST /auth/login/mfa.
+     Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
+    carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
 
     Args:
         body (Login):
@@ -192,8 +192,8 @@ async def asyncio(
 ) -> Problem | Token | None:
     """Exchange email and password for an access and a refresh token
 
-     With MFA on, the right password answers 403 `mfa_required` carrying an `mfa_token` and no tokens:
-    finish with POST /auth/login/mfa.
+     Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
+    carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
 
     Args:
         body (Login):

@@ -98,9 +98,10 @@ def sync_detailed(
 ) -> Response[Problem | Token]:
     """Finish a login with a code from your authenticator app or a recovery code
 
-     The second step of a login that answered 403 `mfa_required`: send its `mfa_token` with a code from
-    your authenticator app or a recovery code. A challenge works once, for MFA_CHALLENGE_MINUTES, and
-    dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT.
+     Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token`
+    with a code from your authenticator app or a recovery code. A challenge works once, for
+    MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against
+    RATELIMIT_MFA_ACCOUNT.
 
     Args:
         body (MfaLogin):
@@ -131,9 +132,10 @@ def sync(
 ) -> Problem | Token | None:
     """Finish a login with a code from your authenticator app or a recovery code
 
-     The second step of a login that answered 403 `mfa_required`: send its `mfa_token` with a code from
-    your authenticator app or a recovery code. A challenge works once, for MFA_CHALLENGE_MINUTES, and
-    dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT.
+     Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token`
+    with a code from your authenticator app or a recovery code. A challenge works once, for
+    MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against
+    RATELIMIT_MFA_ACCOUNT.
 
     Args:
         body (MfaLogin):
@@ -159,9 +161,10 @@ async def asyncio_detailed(
 ) -> Response[Problem | Token]:
     """Finish a login with a code from your authenticator app or a recovery code
 
-     The second step of a login that answered 403 `mfa_required`: send its `mfa_token` with a code from
-    your authenticator app or a recovery code. A challenge works once, for MFA_CHALLENGE_MINUTES, and
-    dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT.
+     Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token`
+    with a code from your authenticator app or a recovery code. A challenge works once, for
+    MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against
+    RATELIMIT_MFA_ACCOUNT.
 
     Args:
         body (MfaLogin):
@@ -190,9 +193,10 @@ async def asyncio(
 ) -> Problem | Token | None:
     """Finish a login with a code from your authenticator app or a recovery code
 
-     The second step of a login that answered 403 `mfa_required`: send its `mfa_token` with a code from
-    your authenticator app or a recovery code. A challenge works once, for MFA_CHALLENGE_MINUTES, and
-    dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT.
+     Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token`
+    with a code from your authenticator app or a recovery code. A challenge works once, for
+    MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against
+    RATELIMIT_MFA_ACCOUNT.
 
     Args:
         body (MfaLogin):
