@@ -84,7 +84,7 @@ class MfaEnrolmentSchema(Schema):
     )
 
 
-class RecoveryCodesSchema(Schema):
+class NewRecoveryCodesSchema(Schema):
     recovery_codes = fields.List(
         fields.String(),
         required=True,
@@ -140,7 +140,7 @@ class Enrolment(Resource):
 class EnrolmentConfirm(Resource):
     @operation("confirmMfaEnrolment")
     @body(MfaCodeSchema)
-    @response(RecoveryCodesSchema, description="MFA is on; the recovery codes, shown this once")
+    @response(NewRecoveryCodesSchema, description="MFA is on; the recovery codes, shown this once")
     @errors(409)
     @limit_code_guesses
     def post(self, data: dict[str, Any]) -> dict[str, list[str]]:
@@ -174,7 +174,7 @@ class Disable(Resource):
 class RecoveryCodes(Resource):
     @operation("regenerateRecoveryCodes")
     @body(StepUpSchema)
-    @response(RecoveryCodesSchema, description="New recovery codes, shown this once; the old ones no longer work")
+    @response(NewRecoveryCodesSchema, description="New recovery codes, shown this once; the old ones no longer work")
     @errors(409)
     @limit("RATELIMIT_PASSWORD_IP")
     @limit_password_guesses

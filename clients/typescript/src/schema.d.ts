@@ -746,7 +746,7 @@ export interface components {
             /** @description Your current password. */
             current_password: string;
         };
-        RecoveryCodes: {
+        NewRecoveryCodes: {
             /** @description Single-use codes for when the authenticator is lost; shown this once only. */
             recovery_codes: string[];
         };
@@ -1436,7 +1436,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RecoveryCodes"];
+                    "application/json": components["schemas"]["NewRecoveryCodes"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1502,7 +1502,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RecoveryCodes"];
+                    "application/json": components["schemas"]["NewRecoveryCodes"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -16,6 +16,7 @@ from .mfa_code import MfaCode
 from .mfa_enrolment import MfaEnrolment
 from .mfa_login import MfaLogin
 from .mfa_status import MfaStatus
+from .new_recovery_codes import NewRecoveryCodes
 from .password_change import PasswordChange
 from .password_proof import PasswordProof
 from .password_reset_confirm import PasswordResetConfirm
@@ -23,7 +24,6 @@ from .password_reset_request import PasswordResetRequest
 from .problem import Problem
 from .problem_errors import ProblemErrors
 from .profile_update_patch import ProfileUpdatePatch
-from .recovery_codes import RecoveryCodes
 from .register import Register
 from .role import Role
 from .session import Session
@@ -55,6 +55,7 @@ __all__ = (
     "MfaEnrolment",
     "MfaLogin",
     "MfaStatus",
+    "NewRecoveryCodes",
     "PasswordChange",
     "PasswordProof",
     "PasswordResetConfirm",
@@ -62,7 +63,6 @@ __all__ = (
     "Problem",
     "ProblemErrors",
     "ProfileUpdatePatch",
-    "RecoveryCodes",
     "Register",
     "Role",
     "Session",

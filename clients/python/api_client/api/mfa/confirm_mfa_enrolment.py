@@ -6,8 +6,8 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.mfa_code import MfaCode
+from ...models.new_recovery_codes import NewRecoveryCodes
 from ...models.problem import Problem
-from ...models.recovery_codes import RecoveryCodes
 from ...types import Response
 
 
@@ -32,9 +32,9 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | RecoveryCodes | None:
+) -> NewRecoveryCodes | Problem | None:
     if response.status_code == 200:
-        response_200 = RecoveryCodes.from_dict(response.json())
+        response_200 = NewRecoveryCodes.from_dict(response.json())
 
         return response_200
 
@@ -91,7 +91,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | RecoveryCodes]:
+) -> Response[NewRecoveryCodes | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -104,7 +104,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: MfaCode,
-) -> Response[Problem | RecoveryCodes]:
+) -> Response[NewRecoveryCodes | Problem]:
     """Turn MFA on with a first code from your authenticator app; get your recovery codes
 
      Needs an access token. Answers 200 (MFA is on; the recovery codes, shown this once).
@@ -117,7 +117,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | RecoveryCodes]
+        Response[NewRecoveryCodes | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -135,7 +135,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: MfaCode,
-) -> Problem | RecoveryCodes | None:
+) -> NewRecoveryCodes | Problem | None:
     """Turn MFA on with a first code from your authenticator app; get your recovery codes
 
      Needs an access token. Answers 200 (MFA is on; the recovery codes, shown this once).
@@ -148,7 +148,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | RecoveryCodes
+        NewRecoveryCodes | Problem
     """
 
     return sync_detailed(
@@ -161,7 +161,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: MfaCode,
-) -> Response[Problem | RecoveryCodes]:
+) -> Response[NewRecoveryCodes | Problem]:
     """Turn MFA on with a first code from your authenticator app; get your recovery codes
 
      Needs an access token. Answers 200 (MFA is on; the recovery codes, shown this once).
@@ -174,7 +174,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | RecoveryCodes]
+        Response[NewRecoveryCodes | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -190,7 +190,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: MfaCode,
-) -> Problem | RecoveryCodes | None:
+) -> NewRecoveryCodes | Problem | None:
     """Turn MFA on with a first code from your authenticator app; get your recovery codes
 
      Needs an access token. Answers 200 (MFA is on; the recovery codes, shown this once).
@@ -203,7 +203,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | RecoveryCodes
+        NewRecoveryCodes | Problem
     """
 
     return (

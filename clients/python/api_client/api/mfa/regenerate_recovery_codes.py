@@ -5,8 +5,8 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.new_recovery_codes import NewRecoveryCodes
 from ...models.problem import Problem
-from ...models.recovery_codes import RecoveryCodes
 from ...models.step_up import StepUp
 from ...types import Response
 
@@ -32,9 +32,9 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | RecoveryCodes | None:
+) -> NewRecoveryCodes | Problem | None:
     if response.status_code == 200:
-        response_200 = RecoveryCodes.from_dict(response.json())
+        response_200 = NewRecoveryCodes.from_dict(response.json())
 
         return response_200
 
@@ -91,7 +91,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | RecoveryCodes]:
+) -> Response[NewRecoveryCodes | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -104,7 +104,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: StepUp,
-) -> Response[Problem | RecoveryCodes]:
+) -> Response[NewRecoveryCodes | Problem]:
     """Replace your recovery codes (needs your password and a code)
 
      Needs an access token. Answers 200 (New recovery codes, shown this once; the old ones no longer
@@ -118,7 +118,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | RecoveryCodes]
+        Response[NewRecoveryCodes | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -136,7 +136,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: StepUp,
-) -> Problem | RecoveryCodes | None:
+) -> NewRecoveryCodes | Problem | None:
     """Replace your recovery codes (needs your password and a code)
 
      Needs an access token. Answers 200 (New recovery codes, shown this once; the old ones no longer
@@ -150,7 +150,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | RecoveryCodes
+        NewRecoveryCodes | Problem
     """
 
     return sync_detailed(
@@ -163,7 +163,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: StepUp,
-) -> Response[Problem | RecoveryCodes]:
+) -> Response[NewRecoveryCodes | Problem]:
     """Replace your recovery codes (needs your password and a code)
 
      Needs an access token. Answers 200 (New recovery codes, shown this once; the old ones no longer
@@ -177,7 +177,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | RecoveryCodes]
+        Response[NewRecoveryCodes | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -193,7 +193,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: StepUp,
-) -> Problem | RecoveryCodes | None:
+) -> NewRecoveryCodes | Problem | None:
     """Replace your recovery codes (needs your password and a code)
 
      Needs an access token. Answers 200 (New recovery codes, shown this once; the old ones no longer
@@ -207,7 +207,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | RecoveryCodes
+        NewRecoveryCodes | Problem
     """
 
     return (

@@ -5,11 +5,11 @@ from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
-T = TypeVar("T", bound="RecoveryCodes")
+T = TypeVar("T", bound="NewRecoveryCodes")
 
 
 @_attrs_define
-class RecoveryCodes:
+class NewRecoveryCodes:
     """
     Attributes:
         recovery_codes (list[str]): Single-use codes for when the authenticator is lost; shown this once only.
@@ -35,8 +35,8 @@ class RecoveryCodes:
         d = dict(src_dict)
         recovery_codes = cast(list[str], d.pop("recovery_codes"))
 
-        recovery_codes = cls(
+        new_recovery_codes = cls(
             recovery_codes=recovery_codes,
         )
 
-        return recovery_codes
+        return new_recovery_codes
