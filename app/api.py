@@ -9,14 +9,14 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, url_f
 from flask_restx import Api
 
 from app import health
-from app.accounts import auth, recovery, sessions, users
+from app.accounts import auth, mfa, recovery, sessions, users
 from app.audit import routes as audit
 from app.items import routes as items
 from app.toolkit.declare import document
 from app.toolkit.openapi import openapi_document
 
 # One line per feature; a new resource adds its own. The order is Swagger UI's tag order.
-NAMESPACES = [auth.ns, recovery.ns, users.ns, sessions.ns, items.ns, audit.ns, health.ns]
+NAMESPACES = [auth.ns, recovery.ns, mfa.ns, users.ns, sessions.ns, items.ns, audit.ns, health.ns]
 
 
 class ProblemApi(Api):

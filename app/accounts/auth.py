@@ -22,8 +22,9 @@ from app.accounts.devices import (
     mint_device_token,
     unknown_device,
 )
+from app.accounts.factors import limit_code_guesses, mfa_enabled, mfa_required, redeem_challenge
 from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, idle_since, normalise_email
-from app.accounts.schemas import LoginSchema, RegisterSchema, TokenSchema, UserSchema
+from app.accounts.schemas import LoginSchema, MfaLoginSchema, RegisterSchema, TokenSchema, UserSchema
 from app.accounts.service import create_user, login_account_key
 from app.audit.trail import record
 from app.core.database import utcnow
@@ -126,6 +127,10 @@ class Login(Resource):
     @operation("login")
     @public
     @body(LoginSchema)
+    @ns.doc(
+        description="Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 "
+        "`mfa_required` carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa."
+    )
     @response(TokenSchema, description="Logged in")
     @errors(401, 403)
     @limit("RATELIMIT_LOGIN_IP")
@@ -145,20 +150,46 @@ class Login(Resource):
         if current_app.config["REQUIRE_VERIFIED_EMAIL"] and user.email_verified_at is None:
             detail = "Verify your email address first: use the mailed link, or reset your password to get a new one."
             raise login_failed(data["email"], user, 403, "email_not_verified", detail)
-        session = RefreshSession(
-            id=uuid.uuid4(),
-            user_id=user.id,
-            current_jti=new_jti(),
-            generation=user.session_generation,  # as read with the password hash it was checked against
-            expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
-            user_agent=request.user_agent.string[:255] or None,
-            ip=request.remote_addr,
-        )
-        tokens = {**issue_tokens(user, session), "device_token": mint_device_token(user.email)}
-        db.session.add(session)
-        record("login.succeeded", user.id, user.id, session_id=str(session.id))
-        db.session.commit()
-        return deliver(tokens, session)
+        if mfa_enabled(user.id):
+            raise mfa_required(user)  # no tokens until the second step, POST /auth/login/mfa
+        return open_session(user)
+
+
+@ns.route("/login/mfa")
+class LoginMfa(Resource):
+    @operation("loginMfa")
+    @public
+    @ns.doc(
+        description="Needs no token. The second step of a login that answered 403 `mfa_required`: send its "
+        "`mfa_token` with a code from your authenticator app or a recovery code. A challenge works once, for "
+        "MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT."
+    )
+    @body(MfaLoginSchema)
+    @response(TokenSchema, description="Logged in")
+    @errors(401)
+    @limit("RATELIMIT_LOGIN_IP")
+    @limit_code_guesses
+    def post(self, data: dict[str, Any]) -> dict[str, Any] | Response:
+        """Finish a login with a code from your authenticator app or a recovery code."""
+        return open_session(redeem_challenge(data["mfa_token"], data["code"]))
+
+
+def open_session(user: User) -> dict[str, Any] | Response:
+    """Start a login session for a user who proved who they are; its tokens, delivered."""
+    session = RefreshSession(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        current_jti=new_jti(),
+        generation=user.session_generation,  # as read with the password hash it was checked against
+        expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+        user_agent=request.user_agent.string[:255] or None,
+        ip=request.remote_addr,
+    )
+    tokens = {**issue_tokens(user, session), "device_token": mint_device_token(user.email)}
+    db.session.add(session)
+    record("login.succeeded", user.id, user.id, session_id=str(session.id))
+    db.session.commit()
+    return deliver(tokens, session)
 
 
 @ns.route("/refresh")

@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import delete, or_
 
+from app.accounts.factors import MfaChallenge
 from app.accounts.models import AccountToken, RefreshSession, RevokedToken
 from app.accounts.schemas import UserCreateSchema
 from app.accounts.service import create_user
@@ -41,7 +42,7 @@ def create_admin(email: str, display_name: str, generate_password: bool) -> None
 
 @tokens_cli.command("purge")
 def purge() -> None:
-    """Delete revoked-token rows, sessions and mailed tokens that have expired or ended."""
+    """Delete revoked-token rows, sessions, mailed tokens and MFA challenges that have expired or ended."""
     now = utcnow()
     tokens = db.session.scalars(
         delete(RevokedToken).where(RevokedToken.expires_at < now).returning(RevokedToken.jti)
@@ -56,9 +57,15 @@ def purge() -> None:
         .where(or_(AccountToken.expires_at < now, AccountToken.used_at.is_not(None)))
         .returning(AccountToken.id)
     ).all()
+    challenges = db.session.scalars(
+        delete(MfaChallenge)
+        .where(or_(MfaChallenge.expires_at < now, MfaChallenge.used_at.is_not(None)))
+        .returning(MfaChallenge.id)
+    ).all()
     db.session.commit()
     click.echo(
-        f"Purged {len(tokens)} revoked tokens and {len(sessions)} ended sessions (and {len(mailed)} mailed tokens)."
+        f"Purged {len(tokens)} revoked tokens and {len(sessions)} ended sessions (and {len(mailed)} mailed tokens, "
+        f"{len(challenges)} MFA challenges)."
     )
 
 

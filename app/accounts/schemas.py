@@ -101,6 +101,24 @@ class LoginSchema(Schema):
     )
 
 
+class MfaLoginSchema(Schema):
+    mfa_token = Text(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "The mfa_token of the 403 mfa_required that POST /auth/login answered."},
+    )
+    code = Text(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "A 6-digit code from your authenticator app, or a recovery code.",
+            "example": "123456",
+        },
+    )
+
+
 class TokenSchema(Schema):
     access_token = fields.String(
         required=True, metadata={"description": "Absent in cookie mode (AUTH_COOKIES).", "omitted_if": "AUTH_COOKIES"}
@@ -120,6 +138,18 @@ class TokenSchema(Schema):
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
 
 
+def _mfa_code(**kwargs: Any) -> Text:
+    return Text(
+        load_only=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "While the caller's MFA is on, required with current_password: a code from the "
+            "authenticator app, or a recovery code."
+        },
+        **kwargs,
+    )
+
+
 class ProfileUpdateSchema(Schema):
     """What a user may change about themselves; role and is_active are not here on purpose."""
 
@@ -133,6 +163,7 @@ class ProfileUpdateSchema(Schema):
             "`email`, which then waits for the new address to confirm; checked whenever it is sent."
         },
     )
+    mfa_code = _mfa_code()
 
 
 class AdminUserUpdateSchema(ProfileUpdateSchema):
@@ -143,6 +174,7 @@ class AdminUserUpdateSchema(ProfileUpdateSchema):
 class PasswordChangeSchema(Schema):
     current_password = Text(required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX_LENGTH))
     new_password = _new_password(required=True)
+    mfa_code = _mfa_code()
 
 
 class UserListQuerySchema(ListQuerySchema):

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import Select, select
 
+from app.accounts.factors import limit_code_guesses, prove_code
 from app.accounts.models import User, email_search_term, end_every_session, void_mailed_tokens
 from app.accounts.passwords import password_problem
 from app.accounts.schemas import (
@@ -67,8 +68,11 @@ def update_user(user: User, data: dict[str, Any]) -> User:
         raise ApiError(403, "forbidden", "Only an admin can change role or is_active, and not their own.")
     check_if_match(user)
     password = data.pop("current_password", None)
+    code = data.pop("mfa_code", None)
     if password is not None:
         prove_password(me(), password)  # the caller's own, whoever's account it is
+        if data.get("email", user.email) != user.email:
+            prove_code(me(), code, "mfa_code")  # and their second factor, while it is on
     mails = []
     if "email" in data:
         mails = request_email_change(user, data.pop("email"), password is not None, current_user.id)
@@ -157,6 +161,7 @@ class Me(Resource):
     @response(UserSchema, description="Updated profile", etag=True)
     @errors(409, 412, 428)
     @limit_password_guesses
+    @limit_code_guesses
     def patch(self, data: dict[str, Any]) -> User:
         """Change your display name, or your email (with your password; the new address must confirm)."""
         return update_user(me(), data)
@@ -176,12 +181,14 @@ class MyPassword(Resource):
     @response(None, 204, "Password changed; your other sessions have ended")
     @limit("RATELIMIT_PASSWORD_IP")
     @limit_password_guesses
+    @limit_code_guesses
     def post(self, data: dict[str, Any]) -> None:
-        """Change your password (needs the current one); ends your other sessions."""
+        """Change your password (needs the current one, and a code while MFA is on); ends your other sessions."""
         user = me()
         if problem := password_problem(data["new_password"], user.email):
             raise ValidationError(problem, "new_password")
         prove_password(user, data["current_password"])
+        prove_code(user, data.get("mfa_code"), "mfa_code")
         notice = set_new_password(user, data["new_password"], "changed", keep=uuid.UUID(token_claims()["sid"]))
         record("password.changed", user.id, user.id)
         db.session.commit()
@@ -225,6 +232,7 @@ class UserDetail(Resource):
     @response(UserSchema, description="Updated user", etag=True)
     @errors(403, 404, 409, 412, 428)
     @limit_password_guesses
+    @limit_code_guesses
     def patch(self, data: dict[str, Any], user_id: uuid.UUID) -> User:
         """Change a user (admin); on yourself, only what PATCH /users/me allows."""
         return update_user(visible_user(user_id), data)

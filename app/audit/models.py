@@ -26,6 +26,14 @@ AUDIT_ACTIONS = (
     "session.revoked",
     "sessions.revoked_all",
     "refresh_token.reused",
+    "login.mfa_required",
+    "login.mfa_failed",
+    "mfa.enrolment_started",
+    "mfa.enabled",
+    "mfa.disabled",
+    "mfa.reset",
+    "mfa.recovery_codes_regenerated",
+    "mfa.recovery_code_used",
 )
 
 

@@ -120,6 +120,12 @@ SETTINGS: dict[str, Setting] = {
         "wrong current passwords per account, from any IP (password and email changes); the next check gets "
         "429 before any hashing",
     ),
+    "RATELIMIT_MFA_ACCOUNT": Setting(
+        "5 per 15 minutes;20 per day",
+        str,
+        "wrong MFA codes per account, from any IP, over every challenge and sensitive change; the next code gets "
+        "429 (a challenge also dies after 5 wrong codes)",
+    ),
     "RATELIMIT_PASSWORD_RESET_IP": Setting("10 per hour", str, "password-reset requests per client IP"),
     "RATELIMIT_PASSWORD_RESET_EMAIL": Setting(
         "3 per hour", str, "password-reset requests per email address, whether or not it has an account"
@@ -144,6 +150,9 @@ SETTINGS: dict[str, Setting] = {
     "EMAIL_VERIFICATION_HOURS": Setting("48", int, "how long an email-verification token works"),
     "REQUIRE_VERIFIED_EMAIL": Setting(
         "false", _bool, "login answers 403 email_not_verified until the account's email is verified"
+    ),
+    "MFA_CHALLENGE_MINUTES": Setting(
+        "5", int, "how long the mfa_token of a login's first step works for the second step (POST /auth/login/mfa)"
     ),
     "LOG_LEVEL": Setting("INFO", str.upper, "DEBUG, INFO, WARNING or ERROR"),
     "LOG_FORMAT": Setting(

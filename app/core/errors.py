@@ -23,9 +23,17 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 class ApiError(Exception):
     """An error a resource raises on purpose: a status, a stable code and a sentence."""
 
-    def __init__(self, status: int, code: str, detail: str, errors: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        errors: dict[str, Any] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.errors = status, code, detail, errors
+        self.extensions = extensions  # RFC 9457 extension members beside the standard ones
 
 
 class ProblemSchema(Schema):
@@ -44,6 +52,12 @@ class ProblemSchema(Schema):
         metadata={"description": "Field name -> messages (422 and 409 only)."},
     )
     request_id = fields.String(required=True)
+    mfa_token = fields.String(
+        metadata={
+            "description": "Only with code mfa_required (POST /auth/login): the challenge to send with a code "
+            "to POST /auth/login/mfa; it works once, for MFA_CHALLENGE_MINUTES."
+        }
+    )
 
 
 def taken(*fields: str) -> ApiError:
@@ -61,9 +75,16 @@ def request_id() -> str:
     return str(g.request_id)
 
 
-def problem(status: int, code: str, detail: str | None = None, errors: dict[str, Any] | None = None) -> Response:
+def problem(
+    status: int,
+    code: str,
+    detail: str | None = None,
+    errors: dict[str, Any] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> Response:
     """Build the problem+json response; the only place an error body is made."""
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
@@ -148,7 +169,7 @@ def _database_problem(e: SQLAlchemyError) -> Response:
 
 
 def _api_error(e: ApiError) -> Response:
-    return problem(e.status, e.code, e.detail, e.errors)
+    return problem(e.status, e.code, e.detail, e.errors, e.extensions)
 
 
 def _unhandled(e: Exception) -> Response:

@@ -397,6 +397,7 @@ def test_a_session_row_backs_every_login(client: FlaskClient, user: Account, app
 PUBLIC_ROUTES = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/login/mfa"),
     ("POST", "/api/v1/auth/password-reset"),
     ("POST", "/api/v1/auth/password-reset/confirm"),
     ("POST", "/api/v1/auth/verify-email"),

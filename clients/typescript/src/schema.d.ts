@@ -35,9 +35,29 @@ export interface paths {
         put?: never;
         /**
          * Exchange email and password for an access and a refresh token
-         * @description Needs no token. Answers 200 (Logged in).
+         * @description Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required` carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
          */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish a login with a code from your authenticator app or a recovery code
+         * @description Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token` with a code from your authenticator app or a recovery code. A challenge works once, for MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT.
+         */
+        post: operations["loginMfa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -184,6 +204,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Show whether MFA is on for your account and how many recovery codes are left
+         * @description Needs an access token. Answers 200 (Whether MFA is on).
+         */
+        get: operations["getMfa"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mfa/enrolment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start turning MFA on (needs your password): a TOTP secret and its otpauth:// URI
+         * @description Needs an access token. Answers 200 (A new secret; confirm it with a first code).
+         */
+        post: operations["startMfaEnrolment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mfa/enrolment/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn MFA on with a first code from your authenticator app; get your recovery codes
+         * @description Needs an access token. Answers 200 (MFA is on; the recovery codes, shown this once).
+         */
+        post: operations["confirmMfaEnrolment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mfa/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn MFA off (needs your password and a code); a notice goes to your address
+         * @description Needs an access token. Answers 204 (MFA is off).
+         */
+        post: operations["disableMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace your recovery codes (needs your password and a code)
+         * @description Needs an access token. Answers 200 (New recovery codes, shown this once; the old ones no longer work).
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/mfa/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn off a user's MFA when they lost their authenticator (admin; your password and code)
+         * @description Needs an access token of an admin. Answers 204 (The user's MFA is off; they were mailed a notice).
+         */
+        post: operations["resetUserMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me": {
         parameters: {
             query?: never;
@@ -222,7 +362,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Change your password (needs the current one); ends your other sessions
+         * Change your password (needs the current one, and a code while MFA is on); ends your other sessions
          * @description Needs an access token. Answers 204 (Password changed; your other sessions have ended).
          */
         post: operations["changePassword"];
@@ -498,6 +638,8 @@ export interface components {
                 [key: string]: string[];
             };
             request_id: string;
+            /** @description Only with code mfa_required (POST /auth/login): the challenge to send with a code to POST /auth/login/mfa; it works once, for MFA_CHALLENGE_MINUTES. */
+            mfa_token?: string;
         };
         /** @enum {string} */
         Role: "user" | "admin";
@@ -558,6 +700,15 @@ export interface components {
             /** @description The device_token an earlier login to this account gave this client: while strangers' failed guesses hold the account at its limit, a client showing one still logs in. */
             device_token?: string;
         };
+        MfaLogin: {
+            /** @description The mfa_token of the 403 mfa_required that POST /auth/login answered. */
+            mfa_token: string;
+            /**
+             * @description A 6-digit code from your authenticator app, or a recovery code.
+             * @example 123456
+             */
+            code: string;
+        };
         Accepted: {
             /** @example A mail is on its way. */
             detail: string;
@@ -579,6 +730,46 @@ export interface components {
             /** @description The token from the mail. */
             token: string;
         };
+        MfaStatus: {
+            enabled: boolean;
+            /** Format: date-time */
+            enabled_at: string | null;
+            /** @description Unused recovery codes. */
+            recovery_codes_left: number;
+        };
+        MfaEnrolment: {
+            /** @description The TOTP secret (base32), for apps that cannot read the URI. */
+            secret: string;
+            /**
+             * @description An otpauth:// URI to show as a QR code; the issuer is APP_NAME.
+             * @example otpauth://totp/Flask%20API%20starter:ada%40example.com?secret=JBSWY3DPEHPK3PXP
+             */
+            provisioning_uri: string;
+        };
+        PasswordProof: {
+            /** @description Your current password. */
+            current_password: string;
+        };
+        NewRecoveryCodes: {
+            /** @description Single-use codes for when the authenticator is lost; shown this once only. */
+            recovery_codes: string[];
+        };
+        MfaCode: {
+            /**
+             * @description A 6-digit code from your authenticator app.
+             * @example 123456
+             */
+            code: string;
+        };
+        StepUp: {
+            /** @description Your current password. */
+            current_password: string;
+            /**
+             * @description Required while MFA is on: a 6-digit code from your authenticator app, or a recovery code.
+             * @example 123456
+             */
+            code?: string;
+        };
         ProfileUpdatePatch: {
             /**
              * Format: email
@@ -589,11 +780,15 @@ export interface components {
             display_name?: string;
             /** @description The caller's own password (an admin's, when changing someone else). Required to change `email`, which then waits for the new address to confirm; checked whenever it is sent. */
             current_password?: string;
+            /** @description While the caller's MFA is on, required with current_password: a code from the authenticator app, or a recovery code. */
+            mfa_code?: string;
         };
         PasswordChange: {
             current_password: string;
             /** @description 15 to 1024 characters by default, no composition rules; common passwords, repeated patterns, the service's name and your email address are refused. */
             new_password: string;
+            /** @description While the caller's MFA is on, required with current_password: a code from the authenticator app, or a recovery code. */
+            mfa_code?: string;
         };
         UserPage: {
             /** @description Pass as cursor for the next page; null on the last. */
@@ -629,6 +824,8 @@ export interface components {
             display_name?: string;
             /** @description The caller's own password (an admin's, when changing someone else). Required to change `email`, which then waits for the new address to confirm; checked whenever it is sent. */
             current_password?: string;
+            /** @description While the caller's MFA is on, required with current_password: a code from the authenticator app, or a recovery code. */
+            mfa_code?: string;
             role?: components["schemas"]["Role"];
             is_active?: boolean;
         };
@@ -685,7 +882,7 @@ export interface components {
             done?: boolean;
         };
         /** @enum {string} */
-        AuditAction: "user.registered" | "user.created" | "login.succeeded" | "login.failed" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.email_change_requested" | "user.email_changed" | "user.role_changed" | "user.activation_changed" | "user.deleted" | "session.revoked" | "sessions.revoked_all" | "refresh_token.reused";
+        AuditAction: "user.registered" | "user.created" | "login.succeeded" | "login.failed" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.email_change_requested" | "user.email_changed" | "user.role_changed" | "user.activation_changed" | "user.deleted" | "session.revoked" | "sessions.revoked_all" | "refresh_token.reused" | "login.mfa_required" | "login.mfa_failed" | "mfa.enrolment_started" | "mfa.enabled" | "mfa.disabled" | "mfa.reset" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used";
         AuditEvent: {
             /** Format: uuid */
             id: string;
@@ -941,6 +1138,39 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    loginMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaLogin"];
+            };
+        };
+        responses: {
+            /** @description Logged in */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["RequestEntityTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     refreshTokens: {
         parameters: {
             query?: never;
@@ -1126,6 +1356,202 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether MFA is on */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    startMfaEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordProof"];
+            };
+        };
+        responses: {
+            /** @description A new secret; confirm it with a first code */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaEnrolment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["RequestEntityTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    confirmMfaEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaCode"];
+            };
+        };
+        responses: {
+            /** @description MFA is on; the recovery codes, shown this once */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewRecoveryCodes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["RequestEntityTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    disableMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepUp"];
+            };
+        };
+        responses: {
+            /** @description MFA is off */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["RequestEntityTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepUp"];
+            };
+        };
+        responses: {
+            /** @description New recovery codes, shown this once; the old ones no longer work */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewRecoveryCodes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["RequestEntityTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resetUserMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id (a UUID) */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepUp"];
+            };
+        };
+        responses: {
+            /** @description The user's MFA is off; they were mailed a notice */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["RequestEntityTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -12,7 +12,13 @@ from .item_input import ItemInput
 from .item_input_patch import ItemInputPatch
 from .item_page import ItemPage
 from .login import Login
+from .mfa_code import MfaCode
+from .mfa_enrolment import MfaEnrolment
+from .mfa_login import MfaLogin
+from .mfa_status import MfaStatus
+from .new_recovery_codes import NewRecoveryCodes
 from .password_change import PasswordChange
+from .password_proof import PasswordProof
 from .password_reset_confirm import PasswordResetConfirm
 from .password_reset_request import PasswordResetRequest
 from .problem import Problem
@@ -23,6 +29,7 @@ from .role import Role
 from .session import Session
 from .session_list import SessionList
 from .sort_order import SortOrder
+from .step_up import StepUp
 from .token import Token
 from .token_type import TokenType
 from .user import User
@@ -44,7 +51,13 @@ __all__ = (
     "ItemInputPatch",
     "ItemPage",
     "Login",
+    "MfaCode",
+    "MfaEnrolment",
+    "MfaLogin",
+    "MfaStatus",
+    "NewRecoveryCodes",
     "PasswordChange",
+    "PasswordProof",
     "PasswordResetConfirm",
     "PasswordResetRequest",
     "Problem",
@@ -55,6 +68,7 @@ __all__ = (
     "Session",
     "SessionList",
     "SortOrder",
+    "StepUp",
     "Token",
     "TokenType",
     "User",

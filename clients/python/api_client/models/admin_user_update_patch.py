@@ -19,6 +19,8 @@ class AdminUserUpdatePatch:
         display_name (str | Unset):  Example: Ada Lovelace.
         current_password (str | Unset): The caller's own password (an admin's, when changing someone else). Required to
             change `email`, which then waits for the new address to confirm; checked whenever it is sent.
+        mfa_code (str | Unset): While the caller's MFA is on, required with current_password: a code from the
+            authenticator app, or a recovery code.
         role (Role | Unset):
         is_active (bool | Unset):
     """
@@ -26,6 +28,7 @@ class AdminUserUpdatePatch:
     email: str | Unset = UNSET
     display_name: str | Unset = UNSET
     current_password: str | Unset = UNSET
+    mfa_code: str | Unset = UNSET
     role: Role | Unset = UNSET
     is_active: bool | Unset = UNSET
 
@@ -35,6 +38,8 @@ class AdminUserUpdatePatch:
         display_name = self.display_name
 
         current_password = self.current_password
+
+        mfa_code = self.mfa_code
 
         role: str | Unset = UNSET
         if not isinstance(self.role, Unset):
@@ -51,6 +56,8 @@ class AdminUserUpdatePatch:
             field_dict["display_name"] = display_name
         if current_password is not UNSET:
             field_dict["current_password"] = current_password
+        if mfa_code is not UNSET:
+            field_dict["mfa_code"] = mfa_code
         if role is not UNSET:
             field_dict["role"] = role
         if is_active is not UNSET:
@@ -67,6 +74,8 @@ class AdminUserUpdatePatch:
 
         current_password = d.pop("current_password", UNSET)
 
+        mfa_code = d.pop("mfa_code", UNSET)
+
         _role = d.pop("role", UNSET)
         role: Role | Unset
         if isinstance(_role, Unset):
@@ -80,6 +89,7 @@ class AdminUserUpdatePatch:
             email=email,
             display_name=display_name,
             current_password=current_password,
+            mfa_code=mfa_code,
             role=role,
             is_active=is_active,
         )

@@ -25,6 +25,8 @@ class Problem:
         code (str): Stable machine-readable error code. Example: validation_failed.
         request_id (str):
         errors (ProblemErrors | Unset): Field name -> messages (422 and 409 only).
+        mfa_token (str | Unset): Only with code mfa_required (POST /auth/login): the challenge to send with a code to
+            POST /auth/login/mfa; it works once, for MFA_CHALLENGE_MINUTES.
     """
 
     type_: str
@@ -34,6 +36,7 @@ class Problem:
     code: str
     request_id: str
     errors: ProblemErrors | Unset = UNSET
+    mfa_token: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         type_ = self.type_
@@ -52,6 +55,8 @@ class Problem:
         if not isinstance(self.errors, Unset):
             errors = self.errors.to_dict()
 
+        mfa_token = self.mfa_token
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -66,6 +71,8 @@ class Problem:
         )
         if errors is not UNSET:
             field_dict["errors"] = errors
+        if mfa_token is not UNSET:
+            field_dict["mfa_token"] = mfa_token
 
         return field_dict
 
@@ -93,6 +100,8 @@ class Problem:
         else:
             errors = ProblemErrors.from_dict(_errors)
 
+        mfa_token = d.pop("mfa_token", UNSET)
+
         problem = cls(
             type_=type_,
             title=title,
@@ -101,6 +110,7 @@ class Problem:
             code=code,
             request_id=request_id,
             errors=errors,
+            mfa_token=mfa_token,
         )
 
         return problem

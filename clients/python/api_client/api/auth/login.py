@@ -103,7 +103,8 @@ def sync_detailed(
 ) -> Response[Problem | Token]:
     """Exchange email and password for an access and a refresh token
 
-     Needs no token. Answers 200 (Logged in).
+     Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
+    carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
 
     Args:
         body (Login):
@@ -134,7 +135,8 @@ def sync(
 ) -> Problem | Token | None:
     """Exchange email and password for an access and a refresh token
 
-     Needs no token. Answers 200 (Logged in).
+     Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
+    carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
 
     Args:
         body (Login):
@@ -160,7 +162,8 @@ async def asyncio_detailed(
 ) -> Response[Problem | Token]:
     """Exchange email and password for an access and a refresh token
 
-     Needs no token. Answers 200 (Logged in).
+     Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
+    carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
 
     Args:
         body (Login):
@@ -189,7 +192,8 @@ async def asyncio(
 ) -> Problem | Token | None:
     """Exchange email and password for an access and a refresh token
 
-     Needs no token. Answers 200 (Logged in).
+     Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
+    carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa.
 
     Args:
         body (Login):

@@ -94,7 +94,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: PasswordChange,
 ) -> Response[Any | Problem]:
-    """Change your password (needs the current one); ends your other sessions
+    """Change your password (needs the current one, and a code while MFA is on); ends your other sessions
 
      Needs an access token. Answers 204 (Password changed; your other sessions have ended).
 
@@ -125,7 +125,7 @@ def sync(
     client: AuthenticatedClient,
     body: PasswordChange,
 ) -> Any | Problem | None:
-    """Change your password (needs the current one); ends your other sessions
+    """Change your password (needs the current one, and a code while MFA is on); ends your other sessions
 
      Needs an access token. Answers 204 (Password changed; your other sessions have ended).
 
@@ -151,7 +151,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: PasswordChange,
 ) -> Response[Any | Problem]:
-    """Change your password (needs the current one); ends your other sessions
+    """Change your password (needs the current one, and a code while MFA is on); ends your other sessions
 
      Needs an access token. Answers 204 (Password changed; your other sessions have ended).
 
@@ -180,7 +180,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: PasswordChange,
 ) -> Any | Problem | None:
-    """Change your password (needs the current one); ends your other sessions
+    """Change your password (needs the current one, and a code while MFA is on); ends your other sessions
 
      Needs an access token. Answers 204 (Password changed; your other sessions have ended).
 
