@@ -333,7 +333,7 @@ def test_the_second_step_sets_the_cookies_in_cookie_mode(
     cookies: SimpleCookie = SimpleCookie()
     for header in response.headers.getlist("Set-Cookie"):
         cookies.load(header)
-    assert {"access_token_cookie", "refresh_token_cookie"} <= set(cookies)
+    assert {"__Host-access_token", "__Host-refresh_token", "__Host-device"} <= set(cookies)
     assert browser.get(ME).get_json()["email"] == user.email
 
 
