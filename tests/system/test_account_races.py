@@ -2,8 +2,8 @@
 released together, many rounds. Whatever the interleaving, one active admin always remains, and no
 session made with an old password outlives the reset or change that replaced it.
 
-Mail goes over SMTP to a server in this process (aiosmtpd), as the app sends it in production, so the
-reset tokens are the ones the app mailed. Every process is stopped by its PID.
+Mail goes through the outbox and `flask mail send-outbox` over SMTP to a server in this process
+(aiosmtpd), as the app sends it in production, so the reset tokens are the ones the app mailed. Every process is stopped by its PID.
 """
 
 import re
@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support.app import DATABASES, PASSWORD
-from tests.support.loopback import Gunicorn, Redis, gunicorn, migrate, sql
+from tests.support.loopback import Gunicorn, Redis, gunicorn, mail_sender, migrate, sql
 from tests.support.postgres import free_port
 from tests.support.stack import Reply
 
@@ -86,7 +86,10 @@ def stack(new_database: Callable[[str], str], tmp_path_factory: pytest.TempPathF
         database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
         settings = {"MAIL_BACKEND": "smtp", "MAIL_HOST": "127.0.0.1", "MAIL_PORT": str(port)}
         settings.update(RATELIMIT_STORAGE_URI=redis.url, WEB_CONCURRENCY="4")
-        with gunicorn(directory / "app", database, **settings) as server:
+        with (
+            gunicorn(directory / "app", database, **settings) as server,
+            mail_sender(directory / "sender.log", server.env),
+        ):
             yield Stack(server, database, inbox)
     finally:
         redis.stop()
