@@ -64,7 +64,7 @@ def test_secret_placeholders_cannot_start_the_app(overlay: list[dict[str, Any]])
 
 def test_pods_run_locked_down(overlay: list[dict[str, Any]]) -> None:
     templates = [obj["spec"]["template"]["spec"] for obj in overlay if obj["kind"] in ("Deployment", "Job")]
-    assert len(templates) == 2
+    assert len(templates) == 3  # the API, the mail sender, the migration
     for pod in templates:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
@@ -107,3 +107,12 @@ def test_the_ingress_exposes_the_api_and_docs_but_not_metrics(overlay: list[dict
     paths = [p["path"] for rule in by_kind(overlay, "Ingress")[0]["spec"]["rules"] for p in rule["http"]["paths"]]
     assert "/api/" in paths and "/swagger" in paths
     assert not [p for p in paths if "/metrics".startswith(p) or p.startswith("/metrics")]
+
+
+def test_the_mail_sender_runs_the_app_image_with_its_configuration(overlay: list[dict[str, Any]]) -> None:
+    api, sender = (d["spec"]["template"]["spec"]["containers"][0] for d in by_kind(overlay, "Deployment"))
+    assert sender["command"] == ["flask", "mail", "send-outbox"]
+    assert sender["image"] == api["image"] and sender["envFrom"] == api["envFrom"]
+    assert by_kind(overlay, "ConfigMap")[0]["data"]["MAIL_BACKEND"] == "smtp"
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(overlay, "NetworkPolicy")}
+    assert policies["mail-sender"]["policyTypes"] == ["Ingress"] and "ingress" not in policies["mail-sender"]
