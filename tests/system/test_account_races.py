@@ -3,7 +3,8 @@ released together, many rounds. Whatever the interleaving, one active admin alwa
 session made with an old password outlives the reset or change that replaced it.
 
 Mail goes through the outbox and `flask mail send-outbox` over SMTP to a server in this process
-(aiosmtpd), as the app sends it in production, so the reset tokens are the ones the app mailed. Every process is stopped by its PID.
+(aiosmtpd), as the app sends it in production, so the reset tokens are the ones the app mailed.
+Every process is stopped by its PID.
 """
 
 import re
