@@ -19,7 +19,7 @@ from flask.cli import with_appcontext
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.database import utcnow
@@ -121,6 +121,18 @@ def send_outbox(once: bool) -> None:
             break
         if not tried:
             stop.wait(app.config["MAIL_POLL_SECONDS"])
+
+
+@mail_cli.command("purge")
+@click.option("--days", default=30, show_default=True, help="Keep sent mails younger than this.")
+@with_appcontext
+def purge(days: int) -> None:
+    """Delete sent mails older than --days (pending and failed ones stay); cron it."""
+    deleted = db.session.execute(
+        delete(OutboxMail).where(OutboxMail.status == "sent", OutboxMail.sent_at < utcnow() - timedelta(days=days))
+    )
+    db.session.commit()
+    click.echo(f"deleted {deleted.rowcount} sent mail(s) older than {days} days")  # type: ignore[attr-defined]
 
 
 class BacklogCollector(Collector):

@@ -12,12 +12,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
+from app import create_app
 from app.accounts.tokens import password_reset_mail
 from app.core.database import utcnow
 from app.core.extensions import db
 from app.core.mail import OutboxMail, message, send
 from app.core.outbox import send_due
-from tests.support.app import mailed_token, make_user
+from tests.support.app import mailed_token, make_user, settings
 from tests.support.postgres import free_port
 from tests.support.smtp import Inbox, send_outbox, smtp_app
 
@@ -222,3 +223,26 @@ def test_the_backlog_is_a_metric(
     text = client.get("/metrics").get_data(as_text=True)
     assert 'mail_outbox{status="pending"} 0.0' in text and 'mail_outbox{status="failed"} 2.0' in text
     assert "mail_outbox_oldest_pending_seconds 0.0" in text
+
+
+def test_the_sender_outlives_a_database_it_cannot_reach(caplog: pytest.LogCaptureFixture) -> None:
+    """It logs the outage and carries on (the loop tries again after MAIL_POLL_SECONDS), never crashes."""
+    gone = f"postgresql://app@127.0.0.1:{free_port()}/app"  # nothing listens there
+    sender = create_app(settings(DATABASE_URL=gone, MAIL_BACKEND="smtp", DB_CONNECT_TIMEOUT=1))
+    with caplog.at_level(logging.ERROR):
+        send_outbox(sender)
+    assert "mail sender cannot reach the database" in caplog.text
+
+
+def test_purge_deletes_sent_mails_older_than_asked_and_keeps_the_rest(app: Flask) -> None:
+    with app.app_context():
+        old, recent, waiting = (OutboxMail(to_address=f"{n}@example.com", content="x") for n in "abc")
+        old.status, old.sent_at = "sent", utcnow() - timedelta(days=31)
+        recent.status, recent.sent_at = "sent", utcnow() - timedelta(days=1)
+        waiting.created_at = utcnow() - timedelta(days=40)
+        db.session.add_all([old, recent, waiting])
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["mail", "purge", "--days", "30"])
+    assert result.exit_code == 0, result.output
+    assert "1 sent mail" in result.output
+    assert sorted(row.to_address for row in rows(app)) == ["b@example.com", "c@example.com"]
