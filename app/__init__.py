@@ -7,7 +7,7 @@ from flask import Flask
 
 from app import api
 from app.accounts import cli as accounts_cli
-from app.core import cli, config, errors, headers, logs, metrics, ratelimit
+from app.core import cli, config, errors, headers, logs, metrics, outbox, ratelimit
 from app.core.extensions import cors, db, jwt
 from app.core.proxy import PublicOrigin, TrustedProxies
 from app.toolkit import identity
@@ -39,4 +39,5 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     headers.init_app(app)
     cli.init_app(app)
     accounts_cli.init_app(app)
+    outbox.init_app(app)
     return app

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -17,7 +18,8 @@ from app.core import mail
 from app.core.cli import init_migrations
 from app.core.extensions import db
 from tests.support.app import DATABASES, PASSWORD, REAL_LIMITS, Account, make_user, settings
-from tests.support.postgres import Cluster, find_bindir
+from tests.support.postgres import Cluster, find_bindir, free_port
+from tests.support.smtp import Inbox
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +124,22 @@ def limited(database_app: Flask) -> Callable[..., Flask]:
         return create_app(settings(DATABASE_URL=database_app.config["DATABASE_URL"], **{**REAL_LIMITS, **limits}))
 
     return make
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., tuple[Inbox, int]]]:
+    """start(**aiosmtpd options) -> (inbox, port) of an SMTP server on loopback, stopped afterwards."""
+    controllers: list[Controller] = []
+
+    def start(**options: Any) -> tuple[Inbox, int]:
+        inbox, port = Inbox(), free_port()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
+        controller.start()
+        controllers.append(controller)
+        return inbox, port
+
+    yield start
+    for controller in controllers:
+        if controller.handler.stall is not None:
+            controller.handler.stall.set()
+        controller.stop()

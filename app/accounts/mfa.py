@@ -166,8 +166,8 @@ class Disable(Resource):
         turn_off(user)
         record("mfa.disabled", user.id, user.id)
         notice = off_notice(user, "by you")
+        send(notice)  # into the outbox, in the transaction that makes the change
         db.session.commit()
-        send(notice)
 
 
 @ns.route("/mfa/recovery-codes")
@@ -211,5 +211,5 @@ class AdminReset(Resource):
         turn_off(user)
         record("mfa.reset", admin.id, user.id)
         notice = off_notice(user, "by an administrator")
+        send(notice)  # into the outbox, in the transaction that makes the change
         db.session.commit()
-        send(notice)

@@ -43,9 +43,9 @@ class PasswordReset(Resource):
         user = db.session.scalar(select(User).where(User.email == email, User.is_active))
         mail = password_reset_mail(email, user)
         record("password.reset_requested", None, user.id if user else None, email=email)
-        db.session.commit()
         if mail:
             send(mail)
+        db.session.commit()
         return RESET_REQUESTED
 
 
@@ -64,8 +64,8 @@ class PasswordResetConfirm(Resource):
         notice = set_new_password(user, data["new_password"], "reset with a token mailed to this address")
         user.email_verified_at = user.email_verified_at or utcnow()  # the mail reached the address's owner
         record("password.reset", user.id, user.id)
-        db.session.commit()
         send(notice)
+        db.session.commit()
 
 
 @ns.route("/verify-email")
@@ -102,7 +102,6 @@ class ResendVerification(Resource):
         """Mail a new verification token to your email address."""
         if current_user.email_verified_at is not None:
             raise ApiError(409, "email_already_verified", "Your email address is already verified.")
-        mail = verification_mail(me())
+        send(verification_mail(me()))
         db.session.commit()
-        send(mail)
         return {"detail": f"A verification mail is on its way to {current_user.email}."}

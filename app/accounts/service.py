@@ -28,10 +28,9 @@ def create_user(data: dict[str, Any], action: str = "user.created", actor_id: uu
     db.session.add(user)
     db.session.flush()  # assigns the id the audit event and the token refer to
     record(action, actor_id, user.id)
-    mail = None if user.email_verified_at else verification_mail(user)
+    if not user.email_verified_at:
+        send(verification_mail(user))
     db.session.commit()
-    if mail:
-        send(mail)
     return user
 
 
@@ -68,7 +67,7 @@ limit_password_guesses = limit(
 
 def set_new_password(user: User, password: str, how: str, keep: uuid.UUID | None = None) -> EmailMessage:
     """Set the password and end every session but `keep`; a pending email change is dropped, as the new
-    password is how an owner takes an account back. The notice for the account's address, to send after commit."""
+    password is how an owner takes an account back. The notice for the account's address, to send with the change."""
     user.set_password(password)
     user.pending_email = None
     end_every_session(user, keep)
@@ -77,7 +76,7 @@ def set_new_password(user: User, password: str, how: str, keep: uuid.UUID | None
 
 
 def request_email_change(user: User, email: str, proven: bool, actor_id: uuid.UUID) -> list[EmailMessage]:
-    """Make `email` the address the user is moving to once it confirms; the mails to send after commit.
+    """Make `email` the address the user is moving to once it confirms; the mails to send with the change.
 
     The current address withdraws a pending change. Any other needs the caller's password (proven).
     """

@@ -116,7 +116,7 @@ def verification_mail(user: User) -> EmailMessage:
 
 def email_change_mails(user: User) -> list[EmailMessage]:
     """For a change to user.pending_email: a token to confirm it, mailed there, and a notice to the
-    current address, which stays the account's until then (the caller commits, then sends)."""
+    current address, which stays the account's until then (the caller sends them, then commits)."""
     assert user.pending_email is not None
     hours = current_app.config["EMAIL_VERIFICATION_HOURS"]
     app_name = current_app.config["APP_NAME"]
@@ -132,7 +132,7 @@ def email_change_mails(user: User) -> list[EmailMessage]:
 
 
 def password_notice(user: User, how: str) -> EmailMessage:
-    """Tell the account's address that its password was changed or reset (sent after commit)."""
+    """Tell the account's address that its password was changed or reset (the caller sends it with the change)."""
     text = CHANGED_NOTICE.format(app=current_app.config["APP_NAME"], how=how, reset=reset_hint())
     return message(user.email, "Your password was changed", text)
 

@@ -85,9 +85,9 @@ def update_user(user: User, data: dict[str, Any]) -> User:
             end_every_session(user)
             void_mailed_tokens(user)
         record_changes(user, before)
-    db.session.commit()
     for mail in mails:
         send(mail)
+    db.session.commit()
     return user
 
 
@@ -191,8 +191,8 @@ class MyPassword(Resource):
         prove_code(user, data.get("mfa_code"), "mfa_code")
         notice = set_new_password(user, data["new_password"], "changed", keep=uuid.UUID(token_claims()["sid"]))
         record("password.changed", user.id, user.id)
-        db.session.commit()
         send(notice)
+        db.session.commit()
 
 
 @ns.route("")

@@ -132,7 +132,10 @@ SETTINGS: dict[str, Setting] = {
     ),
     "RATELIMIT_VERIFY_RESEND": Setting("3 per hour", str, "verification mails a user can ask to be sent again"),
     "MAIL_BACKEND": Setting(
-        "console", str.lower, "console (write mail to the app log), smtp (send it) or memory (keep it, for tests)"
+        "console",
+        str.lower,
+        "console (write mail to the app log), smtp (queue it in the outbox for `flask mail send-outbox`) or "
+        "memory (keep it, for tests); console and memory deliver in the web process right after the commit",
     ),
     "MAIL_FROM": Setting("no-reply@localhost", str, "sender address of every mail"),
     "MAIL_HOST": Setting("localhost", str, "SMTP server host (MAIL_BACKEND=smtp)"),
@@ -141,6 +144,10 @@ SETTINGS: dict[str, Setting] = {
     "MAIL_USERNAME": Setting("", str, "SMTP login; empty sends without logging in"),
     "MAIL_PASSWORD": Setting("", str, "SMTP password"),
     "MAIL_TIMEOUT": Setting("10", float, "seconds to wait for the SMTP server"),
+    "MAIL_SEND_ATTEMPTS": Setting("8", int, "outbox sender: attempts at a mail before it is marked failed"),
+    "MAIL_RETRY_SECONDS": Setting("30", float, "outbox sender: wait after a mail's first failure; doubles each time"),
+    "MAIL_RETRY_MAX_SECONDS": Setting("3600", float, "outbox sender: the longest wait between two attempts"),
+    "MAIL_POLL_SECONDS": Setting("2", float, "outbox sender: how often it looks for new mail when it has none"),
     "FRONTEND_URL": Setting(
         "",
         str,

@@ -1,4 +1,5 @@
-"""Prometheus metrics at /metrics: requests by endpoint and status, their latency, the database pools.
+"""Prometheus metrics at /metrics: requests by endpoint and status, their latency, the database pools, the
+mail outbox's backlog.
 
 Under gunicorn each worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py
 makes one and clears it at start) and /metrics adds them up, whichever worker answers the scrape.
@@ -26,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 from app.core.logs import elapsed
+from app.core.outbox import backlog_registry
 from app.toolkit.markers import exempt, public
 
 # Decided at import, as prometheus_client decides at import how it stores values: the two agree.
@@ -121,14 +123,15 @@ def _count(response: Response) -> Response:
 @exempt  # and no rate limit may make a scrape miss
 def metrics() -> Response:
     """The metrics in Prometheus' text format, summed over the workers under gunicorn."""
+    backlog = backlog_registry()  # first: its connection is back in the pool before the pool figures are read
     if not MULTIPROCESS:
-        return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(REGISTRY) + generate_latest(backlog), content_type=CONTENT_TYPE_LATEST)
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
     with _files_locked(directory, exclusive=False):
         text = generate_latest(registry)
-    return Response(text, content_type=CONTENT_TYPE_LATEST)
+    return Response(text + generate_latest(backlog), content_type=CONTENT_TYPE_LATEST)
 
 
 def init_app(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """items: the worked example resource (kept last in the chain: deleting it breaks no later revision)
 
 Revision ID: 8af4ae945fe1
-Revises: 5c3e7a9d2f14
+Revises: a68f888a3bca
 Create Date: 2026-12-02 06:19:03.157445
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "8af4ae945fe1"
-down_revision = "5c3e7a9d2f14"  # the last of the chain, so the example deletes cleanly
+down_revision = "a68f888a3bca"  # the last of the chain, so the example deletes cleanly
 branch_labels = None
 depends_on = None
 

@@ -220,6 +220,14 @@ def gunicorn(
         yield server
 
 
+@contextmanager
+def mail_sender(log: Path, env: dict[str, str], *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`flask mail send-outbox` with an app's settings, polling often; stopped by its PID afterwards."""
+    command = [sys.executable, "-m", "flask", "--app", "wsgi:app", "mail", "send-outbox", *options]
+    with running(command, log, {**env, "MAIL_POLL_SECONDS": "0.2"}) as process:
+        yield process
+
+
 def stop(process: subprocess.Popen[bytes], seconds: float = WAIT) -> int:
     """SIGTERM the process (one we started) and return its exit code."""
     process.send_signal(signal.SIGTERM)

@@ -3,8 +3,9 @@ released together, many rounds. Whatever the interleaving, one active admin alwa
 session made with an old password outlives the reset or change that replaced it, and a client
 refreshing twice at once keeps its session.
 
-Mail goes over SMTP to a server in this process (aiosmtpd), as the app sends it in production, so the
-reset tokens are the ones the app mailed. Every process is stopped by its PID.
+Mail goes through the outbox and `flask mail send-outbox` over SMTP to a server in this process
+(aiosmtpd), as the app sends it in production, so the reset tokens are the ones the app mailed.
+Every process is stopped by its PID.
 """
 
 import re
@@ -21,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support.app import DATABASES, PASSWORD
-from tests.support.loopback import Gunicorn, Redis, gunicorn, migrate, sql
+from tests.support.loopback import Gunicorn, Redis, gunicorn, mail_sender, migrate, sql
 from tests.support.postgres import free_port
 from tests.support.stack import Reply
 
@@ -87,7 +88,10 @@ def stack(new_database: Callable[[str], str], tmp_path_factory: pytest.TempPathF
         database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
         settings = {"MAIL_BACKEND": "smtp", "MAIL_HOST": "127.0.0.1", "MAIL_PORT": str(port)}
         settings.update(RATELIMIT_STORAGE_URI=redis.url, WEB_CONCURRENCY="4")
-        with gunicorn(directory / "app", database, **settings) as server:
+        with (
+            gunicorn(directory / "app", database, **settings) as server,
+            mail_sender(directory / "sender.log", server.env),
+        ):
             yield Stack(server, database, inbox)
     finally:
         redis.stop()

@@ -87,7 +87,7 @@ def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
 
 def test_the_app_container_is_hardened(compose: dict[str, Any]) -> None:
     graceful = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["graceful_timeout"]
-    for name in ("app", "migrate"):
+    for name in ("app", "migrate", "mail-sender"):
         service = compose["services"][name]
         assert service["read_only"] is True
         assert service["tmpfs"] == ["/tmp"]  # noqa: S108  (the container's own, in memory)
@@ -95,6 +95,18 @@ def test_the_app_container_is_hardened(compose: dict[str, Any]) -> None:
         assert "no-new-privileges:true" in service["security_opt"]
         assert service["environment"]["APP_ENV"] == "production"
     assert int(compose["services"]["app"]["stop_grace_period"].rstrip("s")) > graceful
+
+
+def test_the_mail_sender_is_the_app_image_running_the_outbox(compose: dict[str, Any]) -> None:
+    sender, app = compose["services"]["mail-sender"], compose["services"]["app"]
+    assert sender["command"] == ["flask", "mail", "send-outbox"]
+    assert (sender["image"], sender["env_file"], sender["environment"]) == (
+        app["image"],
+        app["env_file"],
+        app["environment"],
+    )
+    assert sender["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert sender["restart"] == "unless-stopped"
 
 
 def test_the_compose_app_passes_the_production_guard_with_a_fresh_env(tmp_path: Path) -> None:

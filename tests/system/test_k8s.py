@@ -55,7 +55,7 @@ def test_secret_placeholders_cannot_start_the_app(overlay: list[dict[str, Any]])
 
 def test_pods_run_locked_down(overlay: list[dict[str, Any]]) -> None:
     templates = [obj["spec"]["template"]["spec"] for obj in overlay if obj["kind"] in ("Deployment", "Job")]
-    assert len(templates) == 2
+    assert len(templates) == 3  # the API, the mail sender, the migration
     for pod in templates:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
@@ -117,3 +117,12 @@ def test_deploy_refuses_the_placeholder_image_digest_before_touching_the_cluster
     assert result.returncode == 1
     assert "set the release's image digest" in result.stderr
     assert [line.split()[0] for line in calls.read_text().splitlines()] == ["kustomize"]
+
+
+def test_the_mail_sender_runs_the_app_image_with_its_configuration(overlay: list[dict[str, Any]]) -> None:
+    api, sender = (d["spec"]["template"]["spec"]["containers"][0] for d in by_kind(overlay, "Deployment"))
+    assert sender["command"] == ["flask", "mail", "send-outbox"]
+    assert sender["image"] == api["image"] and sender["envFrom"] == api["envFrom"]
+    assert by_kind(overlay, "ConfigMap")[0]["data"]["MAIL_BACKEND"] == "smtp"
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(overlay, "NetworkPolicy")}
+    assert policies["mail-sender"]["policyTypes"] == ["Ingress"] and "ingress" not in policies["mail-sender"]
