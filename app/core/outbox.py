@@ -8,9 +8,11 @@ dies after the SMTP server took a mail but before its commit leaves that one mai
 
 import signal
 import smtplib
+import tempfile
 import threading
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -84,7 +86,13 @@ def send_due(app: Flask, stop: threading.Event | None = None) -> int:
     tried = 0
     while not (stop and stop.is_set()) and send_one(app):
         tried += 1
+        HEARTBEAT.touch()
     return tried
+
+
+# Touched on every round of the loop: the Kubernetes liveness probe restarts a sender that stops touching it
+# (a hang no timeout caught), as an HTTP probe would a web worker.
+HEARTBEAT = Path(tempfile.gettempdir()) / "mail-sender.alive"
 
 
 @click.group("mail")
@@ -117,6 +125,7 @@ def send_outbox(once: bool) -> None:
             tried = 0
         finally:
             db.session.remove()
+        HEARTBEAT.touch()
         if once:
             break
         if not tried:

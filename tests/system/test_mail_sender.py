@@ -2,8 +2,11 @@
 again. Stopped, it finishes the mail in hand; killed, it sends at most that one mail twice: at least
 once, never lost (app/core/outbox.py)."""
 
+import os
 import signal
+import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,8 +16,9 @@ from flask import Flask
 
 from app import create_app
 from app.core.extensions import db
-from tests.support.app import DATABASES, make_user, settings
-from tests.support.loopback import mail_sender, migrate, stack_env
+from tests.support.app import DATABASES, ROOT, make_user, settings
+from tests.support.kustomize import kustomize
+from tests.support.loopback import mail_sender, migrate, stack_env, stop
 from tests.support.postgres import free_port
 from tests.support.smtp import Inbox, send_outbox
 from tests.support.stack import wait_for
@@ -91,3 +95,33 @@ def test_a_sender_killed_mid_mail_loses_nothing_and_repeats_at_most_that_mail(
     counts = Counter(m["To"] for m in inbox.mails)
     assert set(counts) == set(addresses)
     assert sorted(counts.values()) == [1] * (MAILS - 1) + [2]  # only the mail in hand went twice
+
+
+def test_the_liveness_probe_passes_while_the_loop_runs_and_fails_once_it_stops(
+    outbox_app: Flask, smtp_server: Callable[..., tuple[Inbox, int]], tmp_path: Path
+) -> None:
+    """The Kubernetes probe's own command: the heartbeat file the loop touches must be under five minutes old."""
+    sender = next(
+        obj
+        for obj in kustomize(ROOT / "deploy" / "k8s" / "overlays" / "example")
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "mail-sender"
+    )
+    probe = sender["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["exec"]["command"]
+    heartbeat = tmp_path / "mail-sender.alive"
+    in_container = "/tmp/mail-sender.alive"  # noqa: S108 - the path inside the container's /tmp volume
+    command = [part.replace(in_container, str(heartbeat)) for part in probe]
+    assert command != probe
+
+    def alive() -> bool:
+        return subprocess.run(command, check=False, capture_output=True).returncode == 0
+
+    assert not alive()  # no loop has run
+    _inbox, port = smtp_server()
+    env = {**sender_env(outbox_app, port, tmp_path), "TMPDIR": str(tmp_path)}
+    with mail_sender(tmp_path / "sender.log", env) as process:
+        wait_for(alive, "a heartbeat")
+        assert stop(process) == 0
+    assert alive()
+    stale = time.time() - 301  # a loop that stopped touching it five minutes ago: hung
+    os.utime(heartbeat, (stale, stale))
+    assert not alive()
