@@ -159,3 +159,28 @@ def test_no_session_made_with_the_old_password_outlives_a_change_racing_it(stack
     # (logins with the old password that got in, sessions of theirs still working once the change is done)
     assert [working for _, working in rounds] == [0] * len(rounds), rounds
     assert sum(made for made, _ in rounds) > 0, rounds  # the old password did get logins in: they raced
+
+
+def test_an_admin_delete_racing_the_users_login_and_email_change_never_fails_them(stack: Stack) -> None:
+    """The admin's DELETE, the user's login and the user's email change, released together: each gets an
+    answer its operation documents (the login and the change may find the account gone), never a 500."""
+    admin = stack.account("admin")
+    rounds = []
+    for _ in range(ROUNDS):
+        user = stack.account()
+        new_email = {"email": f"moved-{uuid.uuid4().hex[:12]}@example.com", "current_password": PASSWORD}
+        deleted, logged_in, changed = at_once(
+            [
+                lambda: stack.call("DELETE", f"/api/v1/users/{user['id']}", token=admin["access_token"]),
+                old_password_login(stack, user),
+                lambda: stack.call("PATCH", "/api/v1/users/me", new_email, user["access_token"]),
+            ]
+        )
+        rounds.append((deleted.status, logged_in.status, changed.status))
+        for reply in (deleted, logged_in, changed):
+            if reply.status >= 400:
+                assert reply.headers.get("Content-Type") == "application/problem+json", reply.body
+    assert all(deleted == 204 for deleted, _, _ in rounds), rounds
+    assert all(login in (200, 401) for _, login, _ in rounds), rounds
+    # Gone before the change looked (401: the token's user no longer exists), or deleted after it (200).
+    assert all(change in (200, 401, 404) for _, _, change in rounds), rounds
