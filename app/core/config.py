@@ -157,8 +157,15 @@ SETTINGS: dict[str, Setting] = {
     "HASH_CONCURRENCY": Setting(
         "0",
         int,
-        "password hashes (about 20 ms of CPU each) one instance runs at once; more get 503 hashing_busy; "
+        "password hashes (about 20 ms of CPU each) one instance runs at once; more wait HASH_WAIT_MS, then 503 "
+        "hashing_busy; "
         "0: WEB_CONCURRENCY - 1, at least 1, so a login flood always leaves a worker free",
+    ),
+    "HASH_WAIT_MS": Setting(
+        "0",
+        int,
+        "milliseconds a request waits for a free hashing slot before 503 hashing_busy; 0: twice the time the "
+        "worker's last hash took, so logins arriving together take turns and a flood is refused quickly",
     ),
     "HASH_SLOTS_DIR": Setting(
         "",

@@ -23,9 +23,17 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 class ApiError(Exception):
     """An error a resource raises on purpose: a status, a stable code and a sentence."""
 
-    def __init__(self, status: int, code: str, detail: str, errors: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        errors: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.errors = status, code, detail, errors
+        self.retry_after = retry_after  # seconds, when a 503 knows better than the default
 
 
 class ProblemSchema(Schema):
@@ -148,7 +156,10 @@ def _database_problem(e: SQLAlchemyError) -> Response:
 
 
 def _api_error(e: ApiError) -> Response:
-    return problem(e.status, e.code, e.detail, e.errors)
+    response = problem(e.status, e.code, e.detail, e.errors)
+    if e.retry_after is not None:
+        response.headers["Retry-After"] = str(e.retry_after)
+    return response
 
 
 def _unhandled(e: Exception) -> Response:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from functools import partial
 from typing import Any, cast
 
 import pytest
@@ -169,13 +170,9 @@ def test_an_admin_delete_racing_the_users_login_and_email_change_never_fails_the
     for _ in range(ROUNDS):
         user = stack.account()
         new_email = {"email": f"moved-{uuid.uuid4().hex[:12]}@example.com", "current_password": PASSWORD}
-        deleted, logged_in, changed = at_once(
-            [
-                lambda: stack.call("DELETE", f"/api/v1/users/{user['id']}", token=admin["access_token"]),
-                old_password_login(stack, user),
-                lambda: stack.call("PATCH", "/api/v1/users/me", new_email, user["access_token"]),
-            ]
-        )
+        deletion = partial(stack.call, "DELETE", f"/api/v1/users/{user['id']}", token=admin["access_token"])
+        change = partial(stack.call, "PATCH", "/api/v1/users/me", new_email, user["access_token"])
+        deleted, logged_in, changed = at_once([deletion, old_password_login(stack, user), change])
         rounds.append((deleted.status, logged_in.status, changed.status))
         for reply in (deleted, logged_in, changed):
             if reply.status >= 400:

@@ -106,19 +106,26 @@ def test_a_frozen_postgres_gives_503s_within_the_bound_and_liveness_answers(
         assert "WORKER TIMEOUT" not in server.log.read_text()
         after = [o for o in load.outcomes if o.started > thawed + 1]
         assert after and {o.status for o in after} == {200}, after[:5]
-    print(f"frozen: {len(froze)} 503s, app seconds max {max(app_seconds):.1f}; liveness max {max(s for _, s in live):.1f}s")
+    print(
+        f"frozen: {len(froze)} 503s, app seconds max {max(app_seconds):.1f}; "
+        f"liveness max {max(s for _, s in live):.1f}s"
+    )
 
 
 def test_smart_shutdown_completes_once_idle_connections_close(cluster: Cluster, redis: Redis, tmp_path: Path) -> None:
     """pg_ctl stop -m smart waits for every client to disconnect; an idle pool must let go by itself."""
     database = migrated_database(cluster)
-    with gunicorn(tmp_path, database, WEB_CONCURRENCY="2", RATELIMIT_STORAGE_URI=redis.url, DB_IDLE_TIMEOUT="2") as server:
+    with gunicorn(
+        tmp_path, database, WEB_CONCURRENCY="2", RATELIMIT_STORAGE_URI=redis.url, DB_IDLE_TIMEOUT="2"
+    ) as server:
         token = server.register()["access_token"]
         for _ in range(4):
             assert server.request("GET", "/api/v1/users/me", token=token).status == 200
         stop = [*cluster.as_owner, str(cluster.bindir / "pg_ctl"), "-D", str(cluster.data), "-m"]
         try:
-            result = subprocess.run([*stop, "smart", "-t", "20", "-w", "stop"], capture_output=True, text=True, check=False)
+            result = subprocess.run(
+                [*stop, "smart", "-t", "20", "-w", "stop"], capture_output=True, text=True, check=False
+            )
             assert result.returncode == 0, result.stdout + result.stderr
             assert not cluster.is_running()
         finally:
