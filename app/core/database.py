@@ -70,7 +70,8 @@ def _wait_within_deadline(connection: Any) -> None:
     deadline. libpq's own waits have none (statement_timeout runs on the server, and a frozen server or a
     black-holed network still lets the kernel accept and acknowledge), so a hung server would hold a sync
     worker until gunicorn killed it."""
-    import psycopg2
+    # No stubs for psycopg2 (types-psycopg2 would be a dependency for these few lines).
+    import psycopg2  # type: ignore[import-untyped]
     from psycopg2 import extensions
 
     connected = connection.status in (extensions.STATUS_READY, extensions.STATUS_BEGIN, extensions.STATUS_PREPARED)
