@@ -69,6 +69,8 @@ else:
                 # DB_LOCK_TIMEOUT) would fail a long one, and a second migrator must wait its turn.
                 connection.execute(text("SET LOCAL statement_timeout = 0"))
                 connection.execute(text("SET LOCAL lock_timeout = 0"))
+                # Nor the client-side wait bound (app/core/database.py): a long index build answers late.
+                connection.connection.dbapi_connection.wait_seconds = None  # type: ignore[union-attr]
                 # One migrator at a time: another `flask db upgrade` waits here, then finds the schema at
                 # head and does nothing. Taken inside Alembic's transaction: a transaction opened before
                 # configure() would make Alembic think it is someone else's and never commit it.

@@ -141,7 +141,10 @@ class Login(Resource):
         """Exchange email and password for an access and a refresh token."""
         # The slot first: in a flood, a login refused for want of one then costs no database work.
         with hashing_slot():
-            user = db.session.scalar(select(User).where(User.email == normalise_email(data["email"])))
+            # FOR KEY SHARE: an admin's racing DELETE waits for this login to commit, or this login waits
+            # for the DELETE and finds no account; never a session for a row that went away meanwhile.
+            account = select(User).where(User.email == normalise_email(data["email"]))
+            user = db.session.scalar(account.with_for_update(read=True, key_share=True))
             if user is None:
                 spend_one_hash(data["password"])
             if user is None or not user.check_password(data["password"]) or not user.is_active:

@@ -6,7 +6,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.exc import InvalidRequestError
 
 from app.accounts.factors import limit_code_guesses, prove_code
 from app.accounts.models import User, email_search_term, end_every_session, void_mailed_tokens
@@ -48,7 +49,7 @@ from app.toolkit import (
     query,
     response,
 )
-from app.toolkit.identity import Caller, authenticate, token_claims
+from app.toolkit.identity import Caller, authenticate, invalid_token, token_claims
 
 ns = Namespace("users", description="Profiles and user administration")
 
@@ -61,8 +62,29 @@ def visible_user(user_id: uuid.UUID) -> User:
     return owned_or_404(User, user_id, owner="id")
 
 
+def reread(user: User, lock: bool = False) -> User:
+    """The user read afresh; deleted meanwhile: 404 (401 when it was the caller).
+
+    With lock, its row stays locked until commit: a racing change or delete waits its turn instead of
+    failing on the version this request read. An admin's row is locked after every active admin's, in
+    the order an_admin_remains locks them, so two admins changing each other cannot deadlock.
+    """
+    (user_id,) = inspect(user).identity or (None,)  # user.id itself may be expired, the row gone
+    try:
+        if lock and user.is_admin:
+            db.session.execute(ACTIVE_ADMINS.order_by(User.id).with_for_update(key_share=True))
+        # key_share: FOR NO KEY UPDATE, which a DELETE waits for, and a login's FOR KEY SHARE does not.
+        db.session.refresh(user, with_for_update={"key_share": True} if lock else None)
+    except InvalidRequestError:
+        if user_id == current_user.id:
+            raise invalid_token("The token is no longer valid.") from None
+        raise ApiError(404, "not_found", "No user with this id.") from None
+    return user
+
+
 def update_user(user: User, data: dict[str, Any]) -> User:
     """Apply a validated partial update, if the caller saw the current version, and commit it."""
+    reread(user, lock=True)
     if {"role", "is_active"} & data.keys() and (not current_user.is_admin or user.id == current_user.id):
         # An admin cannot demote or disable themselves either: that could leave no admin at all.
         raise ApiError(403, "forbidden", "Only an admin can change role or is_active, and not their own.")
@@ -88,7 +110,7 @@ def update_user(user: User, data: dict[str, Any]) -> User:
     for mail in mails:
         send(mail)
     db.session.commit()
-    return user
+    return reread(user)  # loaded now: a delete committed before the answer is made cannot fail it
 
 
 def record_changes(user: User, before: dict[str, Any]) -> None:
@@ -99,6 +121,7 @@ def record_changes(user: User, before: dict[str, Any]) -> None:
 
 
 def delete_user(user: User) -> None:
+    reread(user, lock=True)
     with an_admin_remains(user, None):
         db.session.delete(user)
         record("user.deleted", current_user.id, user.id, email=user.email)

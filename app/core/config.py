@@ -166,7 +166,16 @@ SETTINGS: dict[str, Setting] = {
         "", str.lower, "json (one object a line) or text; empty: json when APP_ENV=production, else text"
     ),
     "DB_CONNECT_TIMEOUT": Setting(
-        "3", int, "Postgres: seconds to wait for a new connection (readiness answers within it)"
+        "3",
+        int,
+        "Postgres: seconds to wait for a new connection (readiness answers within it); a statement's answer "
+        "is awaited at most DB_STATEMENT_TIMEOUT plus this long, even from a server that hangs",
+    ),
+    "DB_IDLE_TIMEOUT": Setting(
+        "60",
+        int,
+        "Postgres 14+: seconds a pooled connection may sit idle before the server closes it (so a smart "
+        "shutdown completes); the pool replaces connections older than half of it; 0: never",
     ),
     "DB_STATEMENT_TIMEOUT": Setting(
         "10", float, "Postgres: seconds a statement may run before it is cancelled (503); keep below GUNICORN_TIMEOUT"
@@ -179,8 +188,15 @@ SETTINGS: dict[str, Setting] = {
     "HASH_CONCURRENCY": Setting(
         "0",
         int,
-        "password hashes (about 20 ms of CPU each) one instance runs at once; more get 503 hashing_busy; "
+        "password hashes (about 20 ms of CPU each) one instance runs at once; more wait HASH_WAIT_MS, then 503 "
+        "hashing_busy; "
         "0: WEB_CONCURRENCY - 1, at least 1, so a login flood always leaves a worker free",
+    ),
+    "HASH_WAIT_MS": Setting(
+        "0",
+        int,
+        "milliseconds a request waits for a free hashing slot before 503 hashing_busy; 0: twice the time the "
+        "worker's last hash took, so logins arriving together take turns and a flood is refused quickly",
     ),
     "HASH_SLOTS_DIR": Setting(
         "",
@@ -207,14 +223,32 @@ def engine_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
     # a caller sent): the log keeps what a bug fix needs and no more.
     options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if database_url(cfg["DATABASE_URL"]).startswith("postgresql"):
+        from app.core.database import deadline_connection  # here: SQLite-only settings need no psycopg2
+
         statement_ms, lock_ms = int(cfg["DB_STATEMENT_TIMEOUT"] * 1000), int(cfg["DB_LOCK_TIMEOUT"] * 1000)
+        # The server cancels a statement at statement_timeout; an answer later than that plus a connect
+        # timeout's slack means the server or the network hangs.
+        wait_seconds = cfg["DB_STATEMENT_TIMEOUT"] + cfg["DB_CONNECT_TIMEOUT"]
+        server_options = f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms}"
+        if cfg["DB_IDLE_TIMEOUT"]:
+            server_options += f" -c idle_session_timeout={cfg['DB_IDLE_TIMEOUT'] * 1000}"
+            # Younger than half the idle timeout, a pooled connection cannot have been closed by the server.
+            options["pool_recycle"] = cfg["DB_IDLE_TIMEOUT"] / 2
         options.update(
             pool_size=cfg["DB_POOL_SIZE"],
             max_overflow=cfg["DB_MAX_OVERFLOW"],
             pool_timeout=cfg["DB_POOL_TIMEOUT"],
             connect_args={
                 "connect_timeout": cfg["DB_CONNECT_TIMEOUT"],
-                "options": f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms}",
+                "options": server_options,
+                "connection_factory": deadline_connection(cfg["DB_CONNECT_TIMEOUT"], wait_seconds),
+                # A host that vanished: idle pooled connections find out from keepalives within ~16 s,
+                # a connection with a statement unacknowledged from the kernel within the wait bound.
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 2,
+                "keepalives_count": 3,
+                "tcp_user_timeout": int(wait_seconds * 1000),
             },
         )
     return options

@@ -30,10 +30,12 @@ class ApiError(Exception):
         detail: str,
         errors: dict[str, Any] | None = None,
         extensions: dict[str, Any] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.errors = status, code, detail, errors
         self.extensions = extensions  # RFC 9457 extension members beside the standard ones
+        self.retry_after = retry_after  # seconds, when a 503 knows better than the default
 
 
 class ProblemSchema(Schema):
@@ -169,7 +171,10 @@ def _database_problem(e: SQLAlchemyError) -> Response:
 
 
 def _api_error(e: ApiError) -> Response:
-    return problem(e.status, e.code, e.detail, e.errors, e.extensions)
+    response = problem(e.status, e.code, e.detail, e.errors, e.extensions)
+    if e.retry_after is not None:
+        response.headers["Retry-After"] = str(e.retry_after)
+    return response
 
 
 def _unhandled(e: Exception) -> Response:

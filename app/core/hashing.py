@@ -1,5 +1,8 @@
 """Password hashing: argon2id, at most HASH_CONCURRENCY hashes at once per instance, so a flood leaves a worker free.
 
+A request waits for a slot about as long as two hashes take (HASH_WAIT_MS, or measured), so logins
+arriving together take turns instead of being refused; a flood is refused after that short wait.
+
 A slot is an exclusive flock on one of the files slot-0 ... slot-(N-1) in HASH_SLOTS_DIR, a folder the
 instance's workers share (gunicorn.conf.py makes one). The kernel releases a lock when its holder
 exits, so a worker killed mid-hash never leaks a slot, as it would a POSIX or System V semaphore.
@@ -11,6 +14,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -50,18 +54,39 @@ def _take(folder: str, slots: int) -> int | None:
     return None
 
 
+# Seconds the last hash in this process took (a first guess until one is made): the wait is two of them.
+_last_hash_seconds = 0.05
+# How often a waiting request looks for a free slot: a small fraction of a hash.
+_POLL_SECONDS = 0.002
+
+
+def _wait_seconds() -> float:
+    configured: int = current_app.config["HASH_WAIT_MS"]
+    return configured / 1000 if configured > 0 else 2 * _last_hash_seconds
+
+
+def _take_within(folder: str, slots: int, seconds: float) -> int | None:
+    """A free slot's lock, looked for until `seconds` pass; None if none came free. Polls: a blocking
+    flock cannot time out, and an alarm signal would not work in a threaded worker."""
+    deadline = time.monotonic() + seconds
+    while (fd := _take(folder, slots)) is None and time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+    return fd
+
+
 @contextmanager
 def hashing_slot() -> Iterator[None]:
-    """Hold a hashing slot for the block (or the one this request already holds); 503 hashing_busy at
-    once when none is free."""
+    """Hold a hashing slot for the block (or the one this request already holds); 503 hashing_busy when
+    none comes free within about two hashes' time."""
     if g.get("hashing_slot_held"):
         yield
         return
-    # Never waits: a sync worker waiting for a slot would be the very worker the bound keeps free.
+    # A short wait only: a sync worker waiting long for a slot would be the very worker the bound keeps free.
     folder = current_app.config["HASH_SLOTS_DIR"] or _own_folder()
-    fd = _take(folder, current_app.config["HASH_SLOTS"])
+    fd = _take_within(folder, current_app.config["HASH_SLOTS"], _wait_seconds())
     if fd is None:
-        raise ApiError(503, "hashing_busy", "Too many password checks are running; try again shortly.")
+        # A slot frees within a hash or two: the next second is worth a retry (Retry-After's smallest unit).
+        raise ApiError(503, "hashing_busy", "Too many password checks are running; try again shortly.", retry_after=1)
     g.hashing_slot_held = True
     try:
         yield
@@ -70,15 +95,23 @@ def hashing_slot() -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+@contextmanager
+def _measured() -> Iterator[None]:
+    global _last_hash_seconds  # one number per process, read by the next wait
+    started = time.perf_counter()
+    yield
+    _last_hash_seconds = time.perf_counter() - started
+
+
 def hash_password(password: str) -> str:
     """A new argon2id hash of the password, made in a hashing slot."""
-    with hashing_slot():
+    with hashing_slot(), _measured():
         return hasher.hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     """Whether the password matches the hash, checked in a hashing slot."""
-    with hashing_slot():
+    with hashing_slot(), _measured():
         try:
             return hasher.verify(password_hash, password)
         except (VerifyMismatchError, InvalidHashError):
@@ -96,5 +129,6 @@ def _dummy_hash() -> str:
 
 def spend_one_hash(password: str) -> None:
     """Cost an unknown-account login exactly one hash, and a slot, so timing does not reveal accounts."""
-    with hashing_slot(), contextlib.suppress(VerifyMismatchError):
-        hasher.verify(_dummy_hash(), password)
+    dummy = _dummy_hash()  # made once, outside the slot's measurement
+    with hashing_slot(), _measured(), contextlib.suppress(VerifyMismatchError):
+        hasher.verify(dummy, password)

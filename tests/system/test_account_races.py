@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from functools import partial
 from typing import Any, cast
 
 import pytest
@@ -182,3 +183,24 @@ def test_two_refreshes_of_one_token_at_once_keep_the_session(stack: Stack) -> No
             (first.status, second.status, sum(refresh(stack, pair["refresh_token"])().status == 200 for pair in pairs))
         )
     assert rounds == [(200, 200, 2)] * ROUNDS, rounds
+
+
+def test_an_admin_delete_racing_the_users_login_and_email_change_never_fails_them(stack: Stack) -> None:
+    """The admin's DELETE, the user's login and the user's email change, released together: each gets an
+    answer its operation documents (the login and the change may find the account gone), never a 500."""
+    admin = stack.account("admin")
+    rounds = []
+    for _ in range(ROUNDS):
+        user = stack.account()
+        new_email = {"email": f"moved-{uuid.uuid4().hex[:12]}@example.com", "current_password": PASSWORD}
+        deletion = partial(stack.call, "DELETE", f"/api/v1/users/{user['id']}", token=admin["access_token"])
+        change = partial(stack.call, "PATCH", "/api/v1/users/me", new_email, user["access_token"])
+        deleted, logged_in, changed = at_once([deletion, old_password_login(stack, user), change])
+        rounds.append((deleted.status, logged_in.status, changed.status))
+        for reply in (deleted, logged_in, changed):
+            if reply.status >= 400:
+                assert reply.headers.get("Content-Type") == "application/problem+json", reply.body
+    assert all(deleted == 204 for deleted, _, _ in rounds), rounds
+    assert all(login in (200, 401) for _, login, _ in rounds), rounds
+    # Gone before the change looked (401: the token's user no longer exists), or deleted after it (200).
+    assert all(change in (200, 401, 404) for _, _, change in rounds), rounds

@@ -1,6 +1,8 @@
-"""The bound on password hashing: every path that hashes takes a slot, none is free means 503 at once,
-other requests go on, and under gunicorn the workers of one instance share the slots."""
+"""The bound on password hashing: every path that hashes takes a slot, waiting briefly (about two hashes)
+for one; none free by then means 503, other requests go on, and under gunicorn the workers of one
+instance share the slots."""
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +25,8 @@ LOGIN, REGISTER, ME = "/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/us
 def assert_busy(response: object) -> None:
     body = assert_problem(response, 503, "hashing_busy")
     assert "try again" in body["detail"]
-    assert response.headers["Retry-After"] in {"4", "5"}  # type: ignore[attr-defined]  # Flask-Limiter may round down
+    # A slot frees within a hash or two: the next second is worth trying, not five seconds later.
+    assert response.headers["Retry-After"] == "1"  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -97,7 +100,7 @@ def test_gunicorn_workers_share_the_slots(new_database: Callable[[str], str], re
             for _ in range(6):
                 reply = server.request("POST", LOGIN, credentials)
                 assert reply.status == 503 and reply.json()["code"] == "hashing_busy", reply.body
-                assert reply.headers["Retry-After"] in {"4", "5"}
+                assert reply.headers["Retry-After"] == "1"
                 assert reply.headers["Content-Type"] == "application/problem+json"
                 assert server.request("GET", ME, token=account["access_token"]).status == 200
         assert [server.request("POST", LOGIN, credentials).status for _ in range(4)] == [200] * 4
@@ -107,7 +110,7 @@ def test_a_login_flood_leaves_a_worker_for_other_requests(
     new_database: Callable[[str], str], redis: Redis, tmp_path: Path
 ) -> None:
     """The default folder (gunicorn.conf.py makes it) and count: one slot for two workers. Logins beyond it
-    are refused at once, and /users/me beside them keeps answering quickly."""
+    wait at most about two hashes for it, and /users/me beside them keeps answering quickly."""
     database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
     options = {"RATELIMIT_STORAGE_URI": redis.url, "HASH_CONCURRENCY": "0", "HASH_SLOTS_DIR": ""}
     with gunicorn(tmp_path, database, **options) as server:
@@ -118,9 +121,47 @@ def test_a_login_flood_leaves_a_worker_for_other_requests(
             time.sleep(3)
     logins = [o for o in load.outcomes if o.name == "login"]
     mes = [o for o in load.outcomes if o.name == "me"]
-    # Two sync workers each hash one password at a time: only a bound they share can refuse one.
-    assert set(statuses(logins)) == {200, 503}, statuses(logins)
-    assert all(o.code == "hashing_busy" and o.retry_after in {"4", "5"} for o in logins if o.status == 503)
+    assert 200 in statuses(logins) and set(statuses(logins)) <= {200, 503}, statuses(logins)
+    assert all(o.code == "hashing_busy" and o.retry_after == "1" for o in logins if o.status == 503)
     assert set(statuses(mes)) == {200} and len(mes) >= 10, statuses(mes)
     # Generous, on a shared machine; bench/run.py measures the latency ("me during login flood").
     assert sorted(o.seconds for o in mes)[len(mes) // 2] < 0.25, sorted(o.seconds for o in mes)
+
+
+def test_a_burst_of_logins_waits_for_the_slot_instead_of_being_refused(
+    new_database: Callable[[str], str], redis: Redis, tmp_path: Path
+) -> None:
+    """Two workers, one slot (the default): logins arriving together take turns at the slot, each waiting
+    at most about two hashes, so an ordinary burst all gets in."""
+    database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
+    options = {"RATELIMIT_STORAGE_URI": redis.url, "HASH_CONCURRENCY": "0", "HASH_SLOTS_DIR": ""}
+    with gunicorn(tmp_path, database, **options) as server:
+        accounts = [server.register() for _ in range(4)]
+        for burst in (4, 8, 12):
+            barrier = threading.Barrier(burst)
+            replies: list[int] = []
+
+            def login(account: dict[str, str], barrier: threading.Barrier, replies: list[int]) -> None:
+                credentials = {"email": account["email"], "password": PASSWORD}
+                barrier.wait()
+                replies.append(server.request("POST", LOGIN, credentials).status)
+
+            threads = [
+                threading.Thread(target=login, args=(accounts[n % len(accounts)], barrier, replies))
+                for n in range(burst)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            assert replies == [200] * burst, (burst, replies)
+
+
+def test_a_slot_held_longer_than_the_wait_refuses_after_it(
+    app: Flask, client: FlaskClient, user: Account, bounded: Path
+) -> None:
+    """Past the wait (about two hashes), the request is refused rather than holding its worker."""
+    started = time.monotonic()
+    with held(bounded):
+        assert_busy(client.post(LOGIN, json={"email": user.email, "password": PASSWORD}))
+    assert time.monotonic() - started < 5  # bounded: far below any worker timeout
