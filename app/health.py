@@ -23,8 +23,8 @@ class HealthSchema(Schema):
 # Alembic's revision graph and version table, read without importing alembic: it costs every worker
 # 11 MiB (tests/test_health.py checks these agree with alembic's own answers).
 @cache
-def migration_heads() -> frozenset[str]:
-    """The revisions in migrations/versions that no other revision builds on."""
+def migration_graph() -> tuple[frozenset[str], frozenset[str]]:
+    """Every revision in migrations/versions, and the heads: those no other revision builds on."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
@@ -35,7 +35,23 @@ def migration_heads() -> frozenset[str]:
         revisions.add(ast.literal_eval(found["revision"]))
         down = ast.literal_eval(found["down_revision"])
         parents.update([down] if isinstance(down, str) else down or ())
-    return frozenset(revisions - parents)
+    return frozenset(revisions), frozenset(revisions - parents)
+
+
+def migration_heads() -> frozenset[str]:
+    """The revisions in migrations/versions that no other revision builds on."""
+    return migration_graph()[1]
+
+
+def schema_behind(current: frozenset[str]) -> bool:
+    """Whether the database lacks a migration this code needs.
+
+    A revision the code does not know comes from a later release, whose migrations only add (see
+    deploy/k8s/README.md): the database is ahead, and this code still works on it. Known revisions
+    other than the heads are older ones: the database is behind.
+    """
+    revisions, heads = migration_graph()
+    return not current or (not current - revisions and not heads <= current)
 
 
 def current_heads(connection: Connection) -> frozenset[str]:
@@ -77,13 +93,13 @@ class Ready(Resource):
     @response(HealthSchema, description="Ready to serve")
     @errors(503)
     def get(self) -> dict[str, str]:
-        """Report whether the database (and Redis, if used) answers and the schema is at the latest migration."""
+        """Report whether the database (and Redis, if used) answers and the schema has this code's migrations."""
         try:
             with db.engine.connect() as connection:
                 current = current_heads(connection)
         except SQLAlchemyError as e:
             raise ApiError(503, "database_unavailable", "The database cannot be reached.") from e
-        if current != migration_heads():
+        if schema_behind(current):
             raise ApiError(503, "schema_not_current", "The database schema is not at the latest migration.")
         storage = current_app.config["RATELIMIT_STORAGE_URI"]
         if storage.startswith(("redis://", "rediss://")) and not redis_answers(storage):

@@ -6,7 +6,6 @@ by PID."""
 
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from tests.support.loopback import (
     statuses,
     table_lock,
 )
+from tests.support.migrations import migrations_copy
 from tests.support.postgres import Cluster
 from tests.support.stack import wait_for
 
@@ -288,18 +288,6 @@ def test_sigterm_lets_the_request_in_flight_finish(up: Cluster, redis: Redis, tm
     assert code == 0
     assert exited < 10
     print(f"master exited {exited:.1f}s after SIGTERM, the slow request answered 200")
-
-
-def migrations_copy(directory: Path, extra: str) -> tuple[Path, str]:
-    """The committed migrations plus one more revision (never in the repository); its id."""
-    copied = directory / "migrations"
-    shutil.copytree(ROOT / "migrations", copied, ignore=shutil.ignore_patterns("__pycache__"))
-    head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
-    revision = "f" + uuid.uuid4().hex[:11]
-    header = f'"""fault test"""\n\nimport sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{revision}"\n'
-    header += f'down_revision = "{head}"\nbranch_labels = None\ndepends_on = None\n\n\n'
-    (copied / "versions" / f"{revision}_fault.py").write_text(header + extra)
-    return copied, revision
 
 
 def flask_db_upgrade(directory: Path) -> list[str]:
