@@ -1,11 +1,13 @@
 """Liveness and readiness probes."""
 
 import ast
+import logging
 from functools import cache
 from typing import Any
 
 from flask import current_app
 from marshmallow import Schema, fields
+from prometheus_client import Gauge
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -14,10 +16,27 @@ from app.core.extensions import db
 from app.toolkit import ApiError, Namespace, Resource, errors, exempt, operation, public, response
 
 ns = Namespace("health", description="Probes for load balancers and orchestrators")
+log = logging.getLogger(__name__)
+
+# As of the last readiness check (orchestrators probe every few seconds); the latest any worker wrote.
+DEPENDENCY_UP = Gauge(
+    "dependency_up",
+    "1 if an optional dependency answered the last readiness check, 0 if the app runs degraded without it",
+    ["dependency"],
+    multiprocess_mode="livemostrecent",
+)
+_last_seen_up: dict[str, bool] = {}
 
 
 class HealthSchema(Schema):
     status = fields.String(required=True, metadata={"example": "ok"})
+    degraded = fields.List(
+        fields.String(),
+        metadata={
+            "description": "What the app serves without, when something it can do without is down.",
+            "example": ["redis_unavailable"],
+        },
+    )
 
 
 # Alembic's revision graph and version table, read without importing alembic: it costs every worker
@@ -74,6 +93,15 @@ def redis_answers(uri: str) -> bool:
         client.close()
 
 
+def observe(dependency: str, up: bool) -> None:
+    """Put a dependency's state in the metrics, and in the log when it changes."""
+    DEPENDENCY_UP.labels(dependency).set(int(up))
+    if _last_seen_up.get(dependency, True) != up:
+        level = logging.INFO if up else logging.WARNING
+        log.log(level, "dependency.up" if up else "dependency.down", extra={"dependency": dependency})
+    _last_seen_up[dependency] = up
+
+
 @ns.route("/live")
 class Live(Resource):
     @operation("checkLive")
@@ -92,8 +120,8 @@ class Ready(Resource):
     @exempt
     @response(HealthSchema, description="Ready to serve")
     @errors(503)
-    def get(self) -> dict[str, str]:
-        """Report whether the database (and Redis, if used) answers and the schema has this code's migrations."""
+    def get(self) -> dict[str, Any]:
+        """Report whether the database answers with this code's migrations (and whether Redis does)."""
         try:
             with db.engine.connect() as connection:
                 current = current_heads(connection)
@@ -101,7 +129,13 @@ class Ready(Resource):
             raise ApiError(503, "database_unavailable", "The database cannot be reached.") from e
         if schema_behind(current):
             raise ApiError(503, "schema_not_current", "The database schema is not at the latest migration.")
+        body: dict[str, Any] = {"status": "ready"}
         storage = current_app.config["RATELIMIT_STORAGE_URI"]
-        if storage.startswith(("redis://", "rediss://")) and not redis_answers(storage):
-            raise ApiError(503, "redis_unavailable", "Redis, which keeps the rate-limit counters, cannot be reached.")
-        return {"status": "ready"}
+        if storage.startswith(("redis://", "rediss://")):
+            # Without Redis each worker counts rate limits itself (looser, never refusing): still
+            # serving, so still ready; taking every pod out of the Service would be the real outage.
+            up = redis_answers(storage)
+            observe("redis", up)
+            if not up:
+                body["degraded"] = ["redis_unavailable"]
+        return body

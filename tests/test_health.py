@@ -39,7 +39,9 @@ def test_not_ready_without_a_database_but_still_live() -> None:
     assert_problem(client.get("/api/v1/health/ready"), 503, "database_unavailable")
 
 
-def test_ready_when_a_later_release_has_migrated_the_database(new_database: Callable[[str], str], tmp_path: Path) -> None:
+def test_ready_when_a_later_release_has_migrated_the_database(
+    new_database: Callable[[str], str], tmp_path: Path
+) -> None:
     """A rolling deploy: the migration Job applies the new release's revision while this release's pods
     still serve; they stay ready, as the schema only grew."""
     app = create_app(settings(DATABASE_URL=new_database("sqlite")))

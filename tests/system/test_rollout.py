@@ -5,7 +5,6 @@ process is started here and stopped by its PID."""
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
