@@ -13,7 +13,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.cli import MIGRATIONS
 from app.core.extensions import db
-from app.toolkit import ApiError, Namespace, Resource, errors, exempt, operation, public, response
+from app.toolkit import (
+    ApiError,
+    Namespace,
+    Resource,
+    always_answered,
+    errors,
+    exempt,
+    operation,
+    public,
+    response,
+)
 
 ns = Namespace("health", description="Probes for load balancers and orchestrators")
 log = logging.getLogger(__name__)
@@ -107,6 +117,7 @@ class Live(Resource):
     @operation("checkLive")
     @public
     @exempt
+    @always_answered  # however busy: a worker answering at all is alive
     @response(HealthSchema, description="The process is up")
     def get(self) -> dict[str, str]:
         """Report that the process is up (touches nothing else)."""

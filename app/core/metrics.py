@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 from app.core.logs import elapsed
-from app.toolkit.markers import exempt, public
+from app.toolkit.markers import always_answered, exempt, public
 
 # Decided at import, as prometheus_client decides at import how it stores values: the two agree.
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
@@ -82,6 +82,7 @@ def _count(response: Response) -> Response:
 
 @public  # Prometheus scrapes without a token; nginx.conf keeps /metrics from the public
 @exempt  # and no rate limit may make a scrape miss
+@always_answered  # a saturated instance is when the figures matter most
 def metrics() -> Response:
     """The metrics in Prometheus' text format, summed over the workers under gunicorn."""
     registry = REGISTRY
