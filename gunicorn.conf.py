@@ -2,7 +2,10 @@
 
 import glob
 import os
+import socket
+import struct
 import tempfile
+import time
 from typing import Any
 
 # Before anything imports prometheus_client (the logging setup below imports the app): it decides at
@@ -55,6 +58,39 @@ logconfig_dict = {
 }
 # gunicorn >= 25 opens a control socket under $HOME by default; a read-only container has no writable $HOME.
 control_socket_disable = True
+
+
+# While this file exists readiness answers 503 draining (app/health.py): SIGTERM has come, and the
+# instance takes the requests already queued for it but wants no more.
+drain_flag = os.environ["GUNICORN_DRAIN_FLAG"] = os.path.join(tempfile.mkdtemp(prefix="drain-"), "draining")
+
+
+def _queued(server: Any) -> int:
+    """Connections waiting in the listen queues for a worker (TCP_INFO's tcpi_unacked on a listener)."""
+    waiting = 0
+    for listener in server.LISTENERS:
+        sock = listener.sock
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and hasattr(socket, "TCP_INFO"):
+            waiting += struct.unpack_from("=24xI", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 28))[0]
+    return waiting
+
+
+def when_ready(server: Any) -> None:
+    """Drain before stopping on SIGTERM: gunicorn closes its listeners first, which resets every
+    connection still queued there (its request lost, or a 502 at the proxy). Workers keep taking the
+    queued requests until none is left, for at most graceful_timeout; then gunicorn stops as usual,
+    letting the requests in flight finish."""
+    stop = server.handle_term
+
+    def handle_term() -> None:
+        with open(drain_flag, "w"):
+            pass
+        deadline = time.monotonic() + server.cfg.graceful_timeout
+        while _queued(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop()
+
+    server.handle_term = handle_term
 
 
 def on_starting(_server: Any) -> None:

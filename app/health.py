@@ -2,6 +2,7 @@
 
 import ast
 import logging
+import os
 from functools import cache
 from typing import Any
 
@@ -133,6 +134,8 @@ class Ready(Resource):
     @errors(503)
     def get(self) -> dict[str, Any]:
         """Report whether the database answers with this code's migrations (and whether Redis does)."""
+        if os.path.exists(os.environ.get("GUNICORN_DRAIN_FLAG", "")):  # set by gunicorn.conf.py on SIGTERM
+            raise ApiError(503, "draining", "This instance is shutting down; requests already sent to it still finish.")
         try:
             with db.engine.connect() as connection:
                 current = current_heads(connection)

@@ -3,17 +3,21 @@ and instances stop while requests wait for them. Postgres of its own (as in test
 process is started here and stopped by its PID."""
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.app import ROOT
-from tests.support.loopback import Redis, gunicorn, migrated_database, sql, start_cluster
+from tests.support.loopback import Redis, gunicorn, migrated_database, sql, start_cluster, table_lock
 from tests.support.migrations import NEW_TABLE, migrations_copy, previous_revision
 from tests.support.postgres import Cluster
+from tests.support.stack import Reply, wait_for
 
 pytestmark = pytest.mark.timeout(150)  # a bound on each test, should a wait in it ever hang
 
@@ -56,3 +60,44 @@ def test_the_running_release_stays_ready_while_the_next_one_migrates(
         for _ in range(4):
             behind = old.request("GET", READY)
             assert behind.status == 503 and behind.json()["code"] == "schema_not_current", behind.body
+
+
+def test_sigterm_with_requests_queued_loses_none(cluster: Cluster, redis: Redis, tmp_path: Path) -> None:
+    """Writes queue behind two workers stuck on a lock; SIGTERM comes. Every queued write is still
+    served and applied (gunicorn keeps accepting until its queue is empty), readiness says the instance
+    is draining meanwhile, and the master exits 0 when the last request is answered."""
+    database = migrated_database(cluster)
+    settings = {"RATELIMIT_STORAGE_URI": redis.url, "DB_LOCK_TIMEOUT": "10", "GUNICORN_GRACEFUL_TIMEOUT": "15"}
+    with gunicorn(tmp_path, database, **settings) as server:
+        editors = [server.register() for _ in range(6)]
+        answers: dict[str, Reply] = {}
+
+        def call(name: str, method: str, path: str, body: object = None, token: str | None = None) -> None:
+            answers[name] = server.request(method, path, body, token, timeout=30)
+
+        patches = [
+            threading.Thread(
+                target=call, args=(e["id"], "PATCH", "/api/v1/users/me", {"display_name": "drained"}, e["access_token"])
+            )
+            for e in editors
+        ]
+        with table_lock(database):
+            for thread in patches:
+                thread.start()
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            wait_for(lambda: sql(database, waiting)[0][0] >= 2, "both workers to wait on the lock", 10)
+            time.sleep(1)  # the other four wait in the listen queue
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            probe = threading.Thread(target=call, args=("ready", "GET", READY))
+            probe.start()
+            time.sleep(1)
+        for thread in [*patches, probe]:
+            thread.join(timeout=30)
+        code = server.process.wait(timeout=30)
+
+    assert {name: reply.status for name, reply in answers.items() if name != "ready"} == {e["id"]: 200 for e in editors}
+    names = sql(database, "SELECT display_name FROM users WHERE id = ANY(%s::uuid[])", [e["id"] for e in editors])
+    assert names == [("drained",)] * 6
+    assert answers["ready"].status == 503 and answers["ready"].json()["code"] == "draining", answers["ready"].body
+    assert code == 0
