@@ -2,8 +2,6 @@
 
 import glob
 import os
-import socket
-import struct
 import tempfile
 import time
 from typing import Any
@@ -65,28 +63,22 @@ control_socket_disable = True
 drain_flag = os.environ["GUNICORN_DRAIN_FLAG"] = os.path.join(tempfile.mkdtemp(prefix="drain-"), "draining")
 
 
-def _queued(server: Any) -> int:
-    """Connections waiting in the listen queues for a worker (TCP_INFO's tcpi_unacked on a listener)."""
-    waiting = 0
-    for listener in server.LISTENERS:
-        sock = listener.sock
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and hasattr(socket, "TCP_INFO"):
-            waiting += struct.unpack_from("=24xI", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 28))[0]
-    return waiting
-
-
 def when_ready(server: Any) -> None:
-    """Drain before stopping on SIGTERM: gunicorn closes its listeners first, which resets every
-    connection still queued there (its request lost, or a 502 at the proxy). Workers keep taking the
-    queued requests until none is left, for at most graceful_timeout; then gunicorn stops as usual,
-    letting the requests in flight finish."""
+    """Share the listeners with the workers, and drain before stopping on SIGTERM: gunicorn closes its
+    listeners first, which resets every connection still queued there (its request lost, or a 502 at
+    the proxy). Workers keep taking the queued requests until none is left, for at most
+    graceful_timeout; then gunicorn stops as usual, letting the requests in flight finish."""
+    from app.core.overload import accept_queue  # here, not above: after PROMETHEUS_MULTIPROC_DIR is set
+
+    # The workers, forked after this, read the queue too: readiness fails while it is long.
+    os.environ["GUNICORN_LISTEN_FDS"] = ",".join(str(listener.fileno()) for listener in server.LISTENERS)
     stop = server.handle_term
 
     def handle_term() -> None:
         with open(drain_flag, "w"):
             pass
         deadline = time.monotonic() + server.cfg.graceful_timeout
-        while _queued(server) and time.monotonic() < deadline:
+        while sum(accept_queue(listener.sock) for listener in server.LISTENERS) and time.monotonic() < deadline:
             time.sleep(0.05)
         stop()
 

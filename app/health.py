@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.cli import MIGRATIONS
 from app.core.extensions import db
+from app.core.overload import waiting_for_workers
 from app.toolkit import (
     ApiError,
     Namespace,
@@ -136,6 +137,11 @@ class Ready(Resource):
         """Report whether the database answers with this code's migrations (and whether Redis does)."""
         if os.path.exists(os.environ.get("GUNICORN_DRAIN_FLAG", "")):  # set by gunicorn.conf.py on SIGTERM
             raise ApiError(503, "draining", "This instance is shutting down; requests already sent to it still finish.")
+        waiting = waiting_for_workers()
+        if waiting is not None and waiting > int(os.environ.get("WEB_CONCURRENCY", "1")):
+            # More callers queued than there are workers: each waits a whole request at least. Out of the
+            # Service until the queue is short, so new callers go to pods that can serve them.
+            raise ApiError(503, "saturated", "Every worker is busy and requests are queueing for them.")
         try:
             with db.engine.connect() as connection:
                 current = current_heads(connection)

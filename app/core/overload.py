@@ -8,6 +8,7 @@ to have waited longer than REQUEST_QUEUE_TIMEOUT costs its worker microseconds, 
 and no request waits much longer than that timeout plus the longest a request may run.
 """
 
+import os
 import socket
 import struct
 from typing import Any
@@ -21,6 +22,31 @@ from app.toolkit.markers import marked
 # tcpi_last_data_recv (milliseconds) is the twelfth: 52 bytes in.
 _LAST_DATA_RECV = struct.Struct("=52xI")
 _TCP_INFO = getattr(socket, "TCP_INFO", None)
+# On a listening socket, tcpi_unacked (the fifth 32-bit field) counts the connections waiting to be accepted.
+_ACCEPT_QUEUE = struct.Struct("=24xI")
+
+
+def accept_queue(sock: socket.socket) -> int:
+    """Connections waiting in a TCP listener's queue for a worker to take them; 0 where unknown."""
+    if _TCP_INFO is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return 0
+    try:
+        return int(_ACCEPT_QUEUE.unpack_from(sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _ACCEPT_QUEUE.size))[0])
+    except (OSError, struct.error):
+        return 0
+
+
+def waiting_for_workers() -> int | None:
+    """Requests queued for this gunicorn instance's workers (GUNICORN_LISTEN_FDS, from gunicorn.conf.py);
+    None outside gunicorn."""
+    fds = os.environ.get("GUNICORN_LISTEN_FDS")
+    if not fds:
+        return None
+    waiting = 0
+    for fd in fds.split(","):
+        with socket.socket(fileno=os.dup(int(fd))) as sock:  # a duplicate: closing it leaves gunicorn's open
+            waiting += accept_queue(sock)
+    return waiting
 
 
 def queue_wait(environ: dict[str, Any]) -> float | None:

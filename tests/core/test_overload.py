@@ -8,10 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_app
-from app.core.overload import queue_wait
+from app.core.overload import accept_queue, queue_wait
 from tests.support.app import assert_problem, settings
 
 
@@ -47,3 +48,20 @@ def test_a_request_that_waited_too_long_is_shed(database_app: Flask, waited: soc
     assert call(app, "/metrics", waited).status_code == 200
     patient = create_app(settings(DATABASE_URL=url, REQUEST_QUEUE_TIMEOUT=5))
     assert call(patient, "/api/v1/health/ready", waited).status_code == 200
+
+
+def test_readiness_fails_while_more_requests_queue_than_there_are_workers(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listen queue, as gunicorn.conf.py shares it with the workers (GUNICORN_LISTEN_FDS)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        monkeypatch.setenv("GUNICORN_LISTEN_FDS", str(listener.fileno()))
+        monkeypatch.setenv("WEB_CONCURRENCY", "2")
+        queued = [socket.create_connection(listener.getsockname()) for _ in range(2)]
+        assert accept_queue(listener) == 2
+        assert client.get("/api/v1/health/ready").status_code == 200  # no more waiting than workers
+        queued.append(socket.create_connection(listener.getsockname()))
+        assert_problem(client.get("/api/v1/health/ready"), 503, "saturated")
+        for connection in queued:
+            connection.close()
+        assert listener.fileno() != -1  # readiness looked at a duplicate, and left gunicorn's socket open
