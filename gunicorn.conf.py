@@ -3,6 +3,7 @@
 import glob
 import os
 import tempfile
+import time
 from typing import Any
 
 # Before anything imports prometheus_client (the logging setup below imports the app): it decides at
@@ -64,6 +65,33 @@ logconfig_dict = {
 preload_app = True
 # gunicorn >= 25 opens a control socket under $HOME by default; a read-only container has no writable $HOME.
 control_socket_disable = True
+
+
+# While this file exists readiness answers 503 draining (app/health.py): SIGTERM has come, and the
+# instance takes the requests already queued for it but wants no more.
+drain_flag = os.environ["GUNICORN_DRAIN_FLAG"] = os.path.join(tempfile.mkdtemp(prefix="drain-"), "draining")
+
+
+def when_ready(server: Any) -> None:
+    """Share the listeners with the workers, and drain before stopping on SIGTERM: gunicorn closes its
+    listeners first, which resets every connection still queued there (its request lost, or a 502 at
+    the proxy). Workers keep taking the queued requests until none is left, for at most
+    graceful_timeout; then gunicorn stops as usual, letting the requests in flight finish."""
+    from app.core.overload import accept_queue  # here, not above: after PROMETHEUS_MULTIPROC_DIR is set
+
+    # The workers, forked after this, read the queue too: readiness fails while it is long.
+    os.environ["GUNICORN_LISTEN_FDS"] = ",".join(str(listener.fileno()) for listener in server.LISTENERS)
+    stop = server.handle_term
+
+    def handle_term() -> None:
+        with open(drain_flag, "w"):
+            pass
+        deadline = time.monotonic() + server.cfg.graceful_timeout
+        while sum(accept_queue(listener.sock) for listener in server.LISTENERS) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop()
+
+    server.handle_term = handle_term
 
 
 def on_starting(_server: Any) -> None:

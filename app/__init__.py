@@ -7,7 +7,7 @@ from flask import Flask
 
 from app import api
 from app.accounts import cli as accounts_cli
-from app.core import cli, config, errors, headers, logs, metrics, outbox, ratelimit
+from app.core import cli, config, errors, headers, logs, metrics, outbox, overload, ratelimit
 from app.core.extensions import cors, db, jwt
 from app.core.proxy import PublicOrigin, TrustedProxies
 from app.toolkit import identity
@@ -20,6 +20,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # First: the checks may log, and their request hooks must wrap every other extension's.
     logs.init_app(app)
     metrics.init_app(app)
+    overload.init_app(app)  # before any hook that would spend a stale request's time
     config.check(app.config)
     app.logger.setLevel(app.config["LOG_LEVEL"])
     if url := app.config["PUBLIC_URL"]:

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -15,6 +16,7 @@ from app.core.cli import MIGRATIONS, init_migrations
 from app.core.extensions import db
 from app.health import current_heads, migration_heads
 from tests.support.app import ROOT, SECRET, assert_problem, settings
+from tests.support.migrations import NEW_TABLE, migrations_copy, previous_revision
 from tests.support.postgres import free_port
 
 
@@ -35,6 +37,30 @@ def test_not_ready_without_a_database_but_still_live() -> None:
     client = create_app(settings(DATABASE_URL=url)).test_client()
     assert client.get("/api/v1/health/live").status_code == 200
     assert_problem(client.get("/api/v1/health/ready"), 503, "database_unavailable")
+
+
+def test_ready_when_a_later_release_has_migrated_the_database(
+    new_database: Callable[[str], str], tmp_path: Path
+) -> None:
+    """A rolling deploy: the migration Job applies the new release's revision while this release's pods
+    still serve; they stay ready, as the schema only grew."""
+    app = create_app(settings(DATABASE_URL=new_database("sqlite")))
+    directory, revision = migrations_copy(tmp_path, NEW_TABLE)
+    init_migrations(app)
+    with app.app_context():
+        upgrade(directory=str(directory))
+        with db.engine.connect() as connection:
+            assert current_heads(connection) == {revision}
+    assert app.test_client().get("/api/v1/health/ready").get_json() == {"status": "ready"}
+
+
+def test_not_ready_when_the_database_is_behind_the_code(new_database: Callable[[str], str]) -> None:
+    """A new pod whose migration has not run yet must not take traffic."""
+    app = create_app(settings(DATABASE_URL=new_database("sqlite")))
+    init_migrations(app)
+    with app.app_context():
+        upgrade(revision=previous_revision())
+    assert_problem(app.test_client().get("/api/v1/health/ready"), 503, "schema_not_current")
 
 
 def test_readiness_reads_the_heads_as_alembic_does(app: Flask) -> None:

@@ -184,6 +184,11 @@ SETTINGS: dict[str, Setting] = {
     "DB_POOL_SIZE": Setting("5", int, "Postgres: connections each worker keeps open"),
     "DB_MAX_OVERFLOW": Setting("10", int, "Postgres: extra connections a worker may open when its pool is in use"),
     "DB_POOL_TIMEOUT": Setting("5", float, "Postgres: seconds to wait for a free pooled connection (503)"),
+    "REQUEST_QUEUE_TIMEOUT": Setting(
+        "3",
+        float,
+        "seconds a request may wait for a free worker; one that waited longer gets 503 overloaded at once (0: off)",
+    ),
     "REDIS_TIMEOUT": Setting("1", float, "seconds to wait for Redis (rate-limit counters, readiness)"),
     "HASH_CONCURRENCY": Setting(
         "0",

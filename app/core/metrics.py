@@ -28,7 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 from app.core.logs import elapsed
 from app.core.outbox import backlog_registry
-from app.toolkit.markers import exempt, public
+from app.toolkit.markers import always_answered, exempt, public
 
 # Decided at import, as prometheus_client decides at import how it stores values: the two agree.
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
@@ -121,6 +121,7 @@ def _count(response: Response) -> Response:
 
 @public  # Prometheus scrapes without a token; nginx.conf keeps /metrics from the public
 @exempt  # and no rate limit may make a scrape miss
+@always_answered  # a saturated instance is when the figures matter most
 def metrics() -> Response:
     """The metrics in Prometheus' text format, summed over the workers under gunicorn."""
     backlog = backlog_registry()  # first: its connection is back in the pool before the pool figures are read

@@ -27,6 +27,12 @@ def exempt(func: F) -> F:
     return func
 
 
+def always_answered(func: F) -> F:
+    """Serve a handler however long its request waited for a worker (cheap, and wanted most when busy)."""
+    func.always_answered = True  # type: ignore[attr-defined]
+    return func
+
+
 def marked(marker: str) -> bool:
     """Whether the handler about to serve this request carries a marker."""
     view = current_app.view_functions.get(request.endpoint or "")

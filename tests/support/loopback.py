@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import psycopg2
@@ -270,6 +270,12 @@ class Outcome:
 Request = tuple[str, str, Any, str | None]  # method, path, JSON body, bearer token
 
 
+class Server(Protocol):
+    """Where a load's requests go: a gunicorn, or a proxy in front of one."""
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> Reply: ...
+
+
 @dataclass
 class Load:
     """Concurrent clients, each sending the requests its function makes, until stopped.
@@ -277,7 +283,7 @@ class Load:
     make(client, n) returns (name, request) for the n-th request of a client, or None to stop it.
     """
 
-    server: Gunicorn
+    server: Server
     make: Callable[[int, int], tuple[str, Request] | None]
     clients: int
     outcomes: list[Outcome] = field(default_factory=list)

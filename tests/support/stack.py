@@ -32,7 +32,7 @@ daemon off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log stderr;
-events {{ worker_connections 64; }}
+events {{ worker_connections 1024; }}  # the official image's figure (Debian's: 768)
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;

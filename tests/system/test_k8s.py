@@ -6,11 +6,13 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from flask import Flask
 
 from app import create_app
 from app.core.config import SETTINGS
-from tests.support.app import ROOT
+from tests.support.app import ROOT, settings
 from tests.support.kustomize import KUBECTL, kustomize
+from tests.support.postgres import free_port
 
 K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "example"]
@@ -72,11 +74,27 @@ def test_pods_run_locked_down(overlay: list[dict[str, Any]]) -> None:
 
 def test_probes_hit_the_health_endpoints(overlay: list[dict[str, Any]]) -> None:
     container = by_kind(overlay, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
-    assert container["livenessProbe"]["httpGet"]["path"] == "/api/v1/health/live"
+    assert container["startupProbe"]["httpGet"]["path"] == "/api/v1/health/live"
     assert container["readinessProbe"]["httpGet"]["path"] == "/api/v1/health/ready"
+    # Liveness needs no free worker (tests/system/test_overload.py runs it while every worker is busy).
+    assert container["livenessProbe"]["tcpSocket"]["port"] in {port["name"] for port in container["ports"]}
     urls = create_app({"TESTING": True, "SECRET_KEY": "x" * 64, "JWT_SECRET_KEY": "y" * 64}).url_map.bind("localhost")
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         urls.match(container[probe]["httpGet"]["path"], method="GET")  # raises NotFound if the route is gone
+
+
+def test_the_readiness_probe_passes_while_redis_is_down(overlay: list[dict[str, Any]], database_app: Flask) -> None:
+    """A Redis outage must not take every pod out of the Service: the app serves on without it (the limits
+    fail open), so the probe as rendered, run as kubelet runs it (2xx or 3xx passes), still passes."""
+    container = by_kind(overlay, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe["port"] in {port["name"] for port in container["ports"]}
+    gone = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    url = database_app.config["DATABASE_URL"]
+    client = create_app(settings(DATABASE_URL=url, RATELIMIT_STORAGE_URI=gone)).test_client()
+    answer = client.get(probe["path"])
+    assert 200 <= answer.status_code < 400, answer.get_data()
+    assert answer.get_json()["degraded"] == ["redis_unavailable"]
 
 
 def test_ingress_body_limit_matches_the_app(overlay: list[dict[str, Any]]) -> None:

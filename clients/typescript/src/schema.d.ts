@@ -604,7 +604,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Report whether the database (and Redis, if used) answers and the schema is at the latest migration
+         * Report whether the database answers with this code's migrations (and whether Redis does)
          * @description Needs no token. Answers 200 (Ready to serve).
          */
         get: operations["checkReady"];
@@ -913,6 +913,13 @@ export interface components {
         Health: {
             /** @example ok */
             status: string;
+            /**
+             * @description What the app serves without, when something it can do without is down.
+             * @example [
+             *       "redis_unavailable"
+             *     ]
+             */
+            degraded?: string[];
         };
     };
     responses: {

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="Health")
 
@@ -13,12 +15,19 @@ class Health:
     """
     Attributes:
         status (str):  Example: ok.
+        degraded (list[str] | Unset): What the app serves without, when something it can do without is down. Example:
+            ['redis_unavailable'].
     """
 
     status: str
+    degraded: list[str] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         status = self.status
+
+        degraded: list[str] | Unset = UNSET
+        if not isinstance(self.degraded, Unset):
+            degraded = self.degraded
 
         field_dict: dict[str, Any] = {}
 
@@ -27,6 +36,8 @@ class Health:
                 "status": status,
             }
         )
+        if degraded is not UNSET:
+            field_dict["degraded"] = degraded
 
         return field_dict
 
@@ -35,8 +46,11 @@ class Health:
         d = dict(src_dict)
         status = d.pop("status")
 
+        degraded = cast(list[str], d.pop("degraded", UNSET))
+
         health = cls(
             status=status,
+            degraded=degraded,
         )
 
         return health

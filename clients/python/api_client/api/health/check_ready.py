@@ -55,7 +55,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Health | Problem]:
-    """Report whether the database (and Redis, if used) answers and the schema is at the latest migration
+    """Report whether the database answers with this code's migrations (and whether Redis does)
 
      Needs no token. Answers 200 (Ready to serve).
 
@@ -80,7 +80,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
 ) -> Health | Problem | None:
-    """Report whether the database (and Redis, if used) answers and the schema is at the latest migration
+    """Report whether the database answers with this code's migrations (and whether Redis does)
 
      Needs no token. Answers 200 (Ready to serve).
 
@@ -101,7 +101,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Health | Problem]:
-    """Report whether the database (and Redis, if used) answers and the schema is at the latest migration
+    """Report whether the database answers with this code's migrations (and whether Redis does)
 
      Needs no token. Answers 200 (Ready to serve).
 
@@ -124,7 +124,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
 ) -> Health | Problem | None:
-    """Report whether the database (and Redis, if used) answers and the schema is at the latest migration
+    """Report whether the database answers with this code's migrations (and whether Redis does)
 
      Needs no token. Answers 200 (Ready to serve).
 
