@@ -183,7 +183,8 @@ def test_a_table_lock_gives_503s_within_the_timeouts_not_worker_timeouts(
         ]:
             during = load.outcomes  # all sent and answered while the lock was held
             assert during and {o.status for o in during} == {503}, statuses(during)
-            assert_clean_503s(during, *limits)
+            # A request that queued over REQUEST_QUEUE_TIMEOUT behind the stuck ones is shed on arrival.
+            assert_clean_503s(during, *limits, "overloaded")
             access = server.access()
             for code, seconds in limits.items():
                 answered = [access[o.request_id]["duration_ms"] for o in during if o.code == code]

@@ -96,7 +96,8 @@ def test_a_frozen_postgres_gives_503s_within_the_bound_and_liveness_answers(
         froze = [o for o in during if o.status != 200]
         assert froze, "no request met the frozen server"
         assert {o.status for o in froze} == {503}, [(o.status, o.code, round(o.seconds, 1)) for o in froze]
-        assert_clean_503s(froze, "database_unavailable", "database_timeout")
+        # Or shed on arrival, having queued over REQUEST_QUEUE_TIMEOUT behind the requests the server holds.
+        assert_clean_503s(froze, "database_unavailable", "database_timeout", "overloaded")
         access = server.access()
         app_seconds = [access[o.request_id]["duration_ms"] / 1000 for o in froze]
         assert max(app_seconds) < BOUND + 2, app_seconds
