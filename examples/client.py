@@ -5,8 +5,8 @@ as the server asks.
     from api_client.api.users import get_me
 
     with ApiClient("http://127.0.0.1:8000") as api:
-        api.register("ada@example.com", "correct horse battery staple", "Ada")
-        api.login("ada@example.com", "correct horse battery staple")
+        api.register("ada@example.com", "tulip ledger ferry quartz", "Ada")
+        api.login("ada@example.com", "tulip ledger ferry quartz")
         print(api.call(get_me.sync_detailed).value.email)  # value: a User
         api.logout()
 
@@ -224,7 +224,7 @@ class ApiClient:
 
 def main(base_url: str) -> None:
     """Walk through a session: register, log in, who am I, refresh, log out."""
-    email, password = f"demo-{int(time.time())}@example.com", "correct horse battery staple"
+    email, password = f"demo-{int(time.time())}@example.com", "tulip ledger ferry quartz"
     with ApiClient(base_url) as api:
         print("registered:", api.register(email, password, "Demo").id)
         api.login(email, password)

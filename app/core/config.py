@@ -58,6 +58,15 @@ SETTINGS: dict[str, Setting] = {
     "PASSWORD_MIN_LENGTH": Setting(
         "15", int, "minimum password length in characters (NIST SP 800-63B); the maximum is 1024"
     ),
+    "PWNED_PASSWORDS_URL": Setting(
+        "",
+        str,
+        "also refuse new passwords this breach service has seen (Have I Been Pwned's range API: "
+        "https://api.pwnedpasswords.com/range/; only 5 hex digits of a SHA-1 leave); empty: only the bundled list",
+    ),
+    "PWNED_PASSWORDS_TIMEOUT": Setting(
+        "2", float, "seconds to wait for that service; when it cannot answer, the password is accepted (fails open)"
+    ),
     "CORS_ORIGINS": Setting(
         "", _list, "comma-separated origins allowed to call /api/ from a browser; empty means none"
     ),
