@@ -67,6 +67,12 @@ SETTINGS: dict[str, Setting] = {
     "PWNED_PASSWORDS_TIMEOUT": Setting(
         "2", float, "seconds to wait for that service; when it cannot answer, the password is accepted (fails open)"
     ),
+    "REGISTRATION_ENUMERATION_SAFE": Setting(
+        "false",
+        _bool,
+        "registration answers 202 whatever the address, mailing a taken address's owner instead of a 409; an "
+        "email change to a taken address looks accepted and that address's owner gets a notice",
+    ),
     "CORS_ORIGINS": Setting(
         "", _list, "comma-separated origins allowed to call /api/ from a browser; empty means none"
     ),
