@@ -70,11 +70,11 @@ def breached(password: str) -> bool:
 
 def _range_lists(url: str, prefix: str, suffix: str) -> bool:
     """Ask the range API for the suffixes under the prefix; whether the suffix is among them."""
-    request = urllib.request.Request(
-        f"{url.rstrip('/')}/{prefix}", headers={"Add-Padding": "true", "User-Agent": current_app.config["APP_NAME"]}
-    )
+    # An http(s) URL: config.check refuses any other (CFG007).
+    headers = {"Add-Padding": "true", "User-Agent": current_app.config["APP_NAME"]}
+    request = urllib.request.Request(f"{url.rstrip('/')}/{prefix}", headers=headers)  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=current_app.config["PWNED_PASSWORDS_TIMEOUT"]) as answer:  # noqa: S310  # nosec B310: the operator's URL
+        with urllib.request.urlopen(request, timeout=current_app.config["PWNED_PASSWORDS_TIMEOUT"]) as answer:  # noqa: S310  # nosec B310
             text = answer.read(RANGE_ANSWER_LIMIT).decode("ascii", "replace")
     except (OSError, ValueError) as e:  # refused, timed out, an HTTP error status, a bad URL
         log.warning("breach_check.unavailable", extra={"cause": type(e).__name__})

@@ -300,6 +300,10 @@ def check(cfg: dict[str, Any]) -> None:
         raise ConfigError("CFG004 HASH_CONCURRENCY must be 0 (automatic) or more")
     if cfg["PUBLIC_URL"] and (why := origin_problem(cfg["PUBLIC_URL"])):
         raise ConfigError(f"CFG005 PUBLIC_URL is not an origin like https://api.example.com: {why}")
+    if cfg["PWNED_PASSWORDS_URL"] and not re.match(r"https?://[^/]", cfg["PWNED_PASSWORDS_URL"]):
+        raise ConfigError(
+            "CFG007 PWNED_PASSWORDS_URL must be an http(s) URL, like https://api.pwnedpasswords.com/range/"
+        )
     try:
         proxies = proxy_networks(cfg["FORWARDED_ALLOW_IPS"])
     except ValueError:

@@ -137,7 +137,11 @@ def response(
             if isinstance(result, Answer):
                 schema = declaration(wrapper).alternatives[result.status][0]
                 body = schema.dump(result.obj) if schema is not None else None
-                return Response(status=result.status, mimetype="application/json") if body is None else (body, result.status)
+                return (
+                    Response(status=result.status, mimetype="application/json")
+                    if body is None
+                    else (body, result.status)
+                )
             obj, headers = result if isinstance(result, tuple) else (result, {})
             if instance is None:
                 return Response(status=status, headers=headers, mimetype="application/json")

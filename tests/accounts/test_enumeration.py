@@ -50,8 +50,10 @@ def test_a_free_address_is_registered_with_202(safe: Flask) -> None:
 def test_a_taken_address_gets_the_same_answer_and_its_owner_a_mail(safe: Flask) -> None:
     client = safe.test_client()
     make_user(safe, email="ada@example.com")
-    free, taken = register(client, email="bea@example.com"), register(client, email="ADA@example.com",
-                                                                       password=OTHER_PASSWORD)
+    free, taken = (
+        register(client, email="bea@example.com"),
+        register(client, email="ADA@example.com", password=OTHER_PASSWORD),
+    )
     assert (taken.status_code, taken.get_json(), taken.mimetype) == (free.status_code, free.get_json(), free.mimetype)
     assert set(taken.headers.keys()) == set(free.headers.keys())
     # The owner is told, and nothing about the account changed: no new password, no second account.
@@ -87,7 +89,9 @@ def test_the_spec_documents_both_answers_of_register(client: FlaskClient) -> Non
 
 
 def change_email(client: FlaskClient, account: Account, email: str) -> Any:
-    return client.patch("/api/v1/users/me", headers=account.headers, json={"email": email, "current_password": PASSWORD})
+    return client.patch(
+        "/api/v1/users/me", headers=account.headers, json={"email": email, "current_password": PASSWORD}
+    )
 
 
 def test_by_default_an_email_change_to_a_taken_address_is_409(client: FlaskClient, user: Account, app: Flask) -> None:
@@ -102,7 +106,10 @@ def test_an_email_change_to_a_taken_address_looks_like_any_other(safe: Flask) ->
     mover = Account(client, "", "mover@example.com", PASSWORD)
     mover.login()
 
-    to_free, to_taken = change_email(client, mover, "free@example.com"), change_email(client, mover, "taken@example.com")
+    to_free, to_taken = (
+        change_email(client, mover, "free@example.com"),
+        change_email(client, mover, "taken@example.com"),
+    )
     assert (to_free.status_code, to_taken.status_code) == (200, 200)
     assert (to_free.get_json()["pending_email"], to_taken.get_json()["pending_email"]) == (
         "free@example.com",

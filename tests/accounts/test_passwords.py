@@ -5,12 +5,13 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from flask import Flask
 
 from app import create_app
+from app.core.config import ConfigError
 from tests.support.app import PASSWORD, ROOT, assert_problem, register, settings
 
 
@@ -49,11 +50,11 @@ def test_the_documented_example_passwords_are_accepted(client: Any) -> None:
 class RangeApi(BaseHTTPRequestHandler):
     """GET /range/<5 hex digits> -> SUFFIX:COUNT lines, as the real service answers."""
 
-    answers: dict[str, str] = {}
+    answers: ClassVar[dict[str, str]] = {}
     status = 200
-    seen: list[tuple[str, str | None]] = []
+    seen: ClassVar[list[tuple[str, str | None]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802: the name http.server calls
+    def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("Add-Padding")))
         body = self.answers.get(self.path.rsplit("/", 1)[-1], "").encode()
         self.send_response(self.status)
@@ -132,6 +133,12 @@ def test_the_breach_check_fails_open_when_the_service_is_out(
     response = register(checking(url).test_client(), password=STRONG)
     assert response.status_code == 201  # the bundled list still applied; sign-up does not wait on a third party
     assert "breach_check.unavailable" in caplog.text
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "api.pwnedpasswords.com/range/", "ftp://example.com/"])
+def test_a_breach_service_url_that_is_not_http_is_refused_at_start(url: str) -> None:
+    with pytest.raises(ConfigError, match="CFG007"):
+        create_app(settings(DATABASE_URL="sqlite://", PWNED_PASSWORDS_URL=url))
 
 
 def test_the_breach_service_is_not_asked_unless_configured(range_api: type[RangeApi], client: Any) -> None:
