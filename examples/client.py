@@ -5,8 +5,8 @@ as the server asks.
     from api_client.api.users import get_me
 
     with ApiClient("http://127.0.0.1:8000") as api:
-        api.register("ada@example.com", "correct horse battery staple", "Ada")
-        api.login("ada@example.com", "correct horse battery staple")
+        api.register("ada@example.com", "tulip ledger ferry quartz", "Ada")
+        api.login("ada@example.com", "tulip ledger ferry quartz")
         print(api.call(get_me.sync_detailed).value.email)  # value: a User
         api.logout()
 
@@ -146,10 +146,12 @@ class ApiClient:
 
     # --- the account --------------------------------------------------------------------------
 
-    def register(self, email: str, password: str, display_name: str) -> User:
-        """Create an account; returns the new user."""
+    def register(self, email: str, password: str, display_name: str) -> User | None:
+        """Create an account; the new user, or None from a service that answers every registration 202
+        without saying whether the address already had an account (REGISTRATION_ENUMERATION_SAFE)."""
         body = Register(email, password, display_name)
-        return self._answer(self._send(lambda client: register.sync_detailed(client=client, body=body))).value
+        created = self._answer(self._send(lambda client: register.sync_detailed(client=client, body=body))).value
+        return created if isinstance(created, User) else None
 
     def login(self, email: str, password: str) -> None:
         body = Login(email, password)
@@ -224,9 +226,10 @@ class ApiClient:
 
 def main(base_url: str) -> None:
     """Walk through a session: register, log in, who am I, refresh, log out."""
-    email, password = f"demo-{int(time.time())}@example.com", "correct horse battery staple"
+    email, password = f"demo-{int(time.time())}@example.com", "tulip ledger ferry quartz"
     with ApiClient(base_url) as api:
-        print("registered:", api.register(email, password, "Demo").id)
+        user = api.register(email, password, "Demo")
+        print("registered:", user.id if user else "202, see the mail")
         api.login(email, password)
         print("me:", api.call(get_me.sync_detailed).value.email)
         api.refresh()

@@ -24,8 +24,8 @@ from app.accounts.devices import (
 )
 from app.accounts.factors import limit_code_guesses, mfa_enabled, mfa_required, redeem_challenge
 from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, idle_since, normalise_email
-from app.accounts.schemas import LoginSchema, MfaLoginSchema, RegisterSchema, TokenSchema, UserSchema
-from app.accounts.service import create_user, login_account_key
+from app.accounts.schemas import AcceptedSchema, LoginSchema, MfaLoginSchema, RegisterSchema, TokenSchema, UserSchema
+from app.accounts.service import create_user, login_account_key, register_quietly
 from app.audit.trail import record
 from app.core.database import utcnow
 from app.core.extensions import db
@@ -33,9 +33,11 @@ from app.core.hashing import hashing_slot, spend_one_hash
 from app.core.logs import security_event
 from app.core.ratelimit import limit
 from app.toolkit import (
+    Answer,
     ApiError,
     Namespace,
     Resource,
+    alternative,
     body,
     created,
     current_user,
@@ -101,16 +103,31 @@ def signed_out() -> Response:
     return response
 
 
+REGISTRATION_ACCEPTED = {
+    "detail": "If this address has no account yet, one was made: a mail to confirm the address is on its way. "
+    "If it has one, its owner was told by mail."
+}
+
+
 @ns.route("/register")
 class Register(Resource):
     @operation("register")
     @public
     @body(RegisterSchema)
     @response(UserSchema, 201, "Account created", etag=True)
+    @alternative(
+        AcceptedSchema,
+        202,
+        "Accepted, when REGISTRATION_ENUMERATION_SAFE=true: the account is made if the address is free, else "
+        "the address's owner gets a mail; the answer does not tell which",
+    )
     @errors(409)
     @limit("RATELIMIT_REGISTER_IP")
-    def post(self, data: dict[str, Any]) -> tuple[User, dict[str, str]]:
+    def post(self, data: dict[str, Any]) -> tuple[User, dict[str, str]] | Answer:
         """Create an account."""
+        if current_app.config["REGISTRATION_ENUMERATION_SAFE"]:
+            register_quietly(data)
+            return Answer(202, REGISTRATION_ACCEPTED)
         user = create_user(data, "user.registered")
         return created(user, "users_user_detail", user_id=user.id)  # its profile, on the users namespace
 

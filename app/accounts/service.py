@@ -6,16 +6,27 @@ import uuid
 from email.message import EmailMessage
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from marshmallow import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from app.accounts.models import User, end_every_session, normalise_email, void_mailed_tokens
-from app.accounts.tokens import email_change_mails, password_notice, spend_tokens, verification_mail
+from app.accounts.tokens import (
+    address_taken_notice,
+    email_change_mail,
+    email_change_notice,
+    password_notice,
+    registration_notice,
+    spend_tokens,
+    verification_mail,
+)
 from app.audit.trail import record
 from app.core.errors import taken
 from app.core.extensions import db
+from app.core.hashing import spend_one_hash
+from app.core.logs import security_event
 from app.core.mail import send
 from app.core.ratelimit import caller_key, limit
 
@@ -32,6 +43,26 @@ def create_user(data: dict[str, Any], action: str = "user.created", actor_id: uu
         send(verification_mail(user))
     db.session.commit()
     return user
+
+
+def register_quietly(data: dict[str, Any]) -> None:
+    """Create the account when the address is free; when it is taken, mail its owner instead. Either way
+    one hash and one mail, so neither the answer nor its timing tells the caller which
+    (REGISTRATION_ENUMERATION_SAFE)."""
+    email, password = data["email"], data["password"]
+    owner = db.session.scalar(select(User).where(User.email == email))
+    if owner is None:
+        try:
+            create_user(data, "user.registered")
+            return
+        except IntegrityError:  # a racing registration took the address first
+            db.session.rollback()
+            owner = db.session.scalar(select(User).where(User.email == email))
+    else:
+        spend_one_hash(password)
+    if owner is not None:
+        security_event("registration.address_taken", target_id=str(owner.id))
+        send(registration_notice(owner))
 
 
 def prove_password(user: User, password: str) -> None:
@@ -85,7 +116,8 @@ def request_email_change(user: User, email: str, proven: bool, actor_id: uuid.UU
         return []
     if not proven:
         raise ValidationError("Required to change the email.", "current_password")
-    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+    taken_by_another = db.session.scalar(select(User.id).where(User.email == email)) is not None
+    if taken_by_another and not current_app.config["REGISTRATION_ENUMERATION_SAFE"]:
         raise taken("email")
     # An earlier confirmation, to this address or another, is void. Spent rather than voided by the
     # generation, which would void the owner's reset tokens too: asking again and again for a change
@@ -93,7 +125,10 @@ def request_email_change(user: User, email: str, proven: bool, actor_id: uuid.UU
     spend_tokens(user.id, "verify_email")
     user.pending_email = email
     record("user.email_change_requested", actor_id, user.id, **{"from": user.email, "to": email})
-    return email_change_mails(user)
+    if taken_by_another:
+        # To the caller, like any other change; but no token is minted, and the address's owner is told.
+        return [address_taken_notice(email), email_change_notice(user)]
+    return [email_change_mail(user), email_change_notice(user)]
 
 
 def login_account_key() -> str:

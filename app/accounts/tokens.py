@@ -51,6 +51,22 @@ If it was not you, reset your password now: ask for a reset for this address
 ({reset}). The new password cancels the change and ends every session.
 """
 
+REGISTRATION_NOTICE = """Someone tried to register a new account at {app} with this address,
+which already has an account. No account was made, and yours is unchanged.
+
+If it was you: you already have an account. Log in, or if you forgot the password, ask for a
+reset for this address ({reset}).
+
+If it was not you, you need not do anything.
+"""
+
+ADDRESS_TAKEN_NOTICE = """Someone asked to make this address the address of another account at {app},
+but it already belongs to yours. Nothing was changed, and nothing will be unless you act.
+
+If it was you, use another address for the other account, or delete one of the two accounts first.
+If it was not you, you need not do anything.
+"""
+
 CHANGED_NOTICE = """The password of your account at {app} was {how}.
 
 If it was not you, reset your password now: ask for a reset for this address
@@ -114,21 +130,39 @@ def verification_mail(user: User) -> EmailMessage:
     return message(user.email, "Confirm your email address", text)
 
 
-def email_change_mails(user: User) -> list[EmailMessage]:
-    """For a change to user.pending_email: a token to confirm it, mailed there, and a notice to the
-    current address, which stays the account's until then (the caller sends them, then commits)."""
+def email_change_mail(user: User) -> EmailMessage:
+    """For a change to user.pending_email: a token to confirm it, mailed there (the caller sends it, then commits)."""
     assert user.pending_email is not None
     hours = current_app.config["EMAIL_VERIFICATION_HOURS"]
-    app_name = current_app.config["APP_NAME"]
     token = mint(user, "verify_email", timedelta(hours=hours), email=user.pending_email)
     text = EMAIL_CHANGE_TEXT.format(
-        email=user.pending_email, app=app_name, action=action("verify-email", "auth/verify-email", token), hours=hours
+        email=user.pending_email,
+        app=current_app.config["APP_NAME"],
+        action=action("verify-email", "auth/verify-email", token),
+        hours=hours,
     )
-    notice = EMAIL_CHANGE_NOTICE.format(app=app_name, masked=masked(user.pending_email), reset=reset_hint())
-    return [
-        message(user.pending_email, "Confirm your new email address", text),
-        message(user.email, "Your account's email address is changing", notice),
-    ]
+    return message(user.pending_email, "Confirm your new email address", text)
+
+
+def email_change_notice(user: User) -> EmailMessage:
+    """Tell the current address, which stays the account's until the change is confirmed, of the change."""
+    assert user.pending_email is not None
+    notice = EMAIL_CHANGE_NOTICE.format(
+        app=current_app.config["APP_NAME"], masked=masked(user.pending_email), reset=reset_hint()
+    )
+    return message(user.email, "Your account's email address is changing", notice)
+
+
+def registration_notice(owner: User) -> EmailMessage:
+    """Tell an account's address that someone tried to register with it (REGISTRATION_ENUMERATION_SAFE)."""
+    text = REGISTRATION_NOTICE.format(app=current_app.config["APP_NAME"], reset=reset_hint())
+    return message(owner.email, "Someone tried to register with your address", text)
+
+
+def address_taken_notice(email: str) -> EmailMessage:
+    """Tell an account's address that another account asked to move to it (REGISTRATION_ENUMERATION_SAFE)."""
+    text = ADDRESS_TAKEN_NOTICE.format(app=current_app.config["APP_NAME"])
+    return message(email, "Someone tried to use your address for another account", text)
 
 
 def password_notice(user: User, how: str) -> EmailMessage:

@@ -67,6 +67,21 @@ SETTINGS: dict[str, Setting] = {
     "PASSWORD_MIN_LENGTH": Setting(
         "15", int, "minimum password length in characters (NIST SP 800-63B); the maximum is 1024"
     ),
+    "PWNED_PASSWORDS_URL": Setting(
+        "",
+        str,
+        "also refuse new passwords this breach service has seen (Have I Been Pwned's range API: "
+        "https://api.pwnedpasswords.com/range/; only 5 hex digits of a SHA-1 leave); empty: only the bundled list",
+    ),
+    "PWNED_PASSWORDS_TIMEOUT": Setting(
+        "2", float, "seconds to wait for that service; when it cannot answer, the password is accepted (fails open)"
+    ),
+    "REGISTRATION_ENUMERATION_SAFE": Setting(
+        "false",
+        _bool,
+        "registration answers 202 whatever the address, mailing a taken address's owner instead of a 409; an "
+        "email change to a taken address looks accepted and that address's owner gets a notice",
+    ),
     "CORS_ORIGINS": Setting(
         "", _list, "comma-separated origins allowed to call /api/ from a browser; empty means none"
     ),
@@ -364,6 +379,10 @@ def check(cfg: dict[str, Any]) -> None:
         raise ConfigError("CFG004 HASH_CONCURRENCY must be 0 (automatic) or more")
     if cfg["PUBLIC_URL"] and (why := origin_problem(cfg["PUBLIC_URL"])):
         raise ConfigError(f"CFG005 PUBLIC_URL is not an origin like https://api.example.com: {why}")
+    if cfg["PWNED_PASSWORDS_URL"] and not re.match(r"https?://[^/]", cfg["PWNED_PASSWORDS_URL"]):
+        raise ConfigError(
+            "CFG007 PWNED_PASSWORDS_URL must be an http(s) URL, like https://api.pwnedpasswords.com/range/"
+        )
     try:
         proxies = proxy_networks(cfg["FORWARDED_ALLOW_IPS"])
     except ValueError:

@@ -6,7 +6,7 @@ from app.toolkit import Namespace, Resource, body, current_user, errors, respons
 from flask_restx import Namespace, Resource
 
 from app.core.errors import ApiError
-from app.toolkit.declare import body, errors, operation, query, response
+from app.toolkit.declare import Answer, alternative, body, errors, operation, query, response
 from app.toolkit.identity import admin_only, current_user, me
 from app.toolkit.markers import always_answered, exempt, public, refresh_token
 from app.toolkit.pagination import keyset_page
@@ -14,6 +14,7 @@ from app.toolkit.resources import check_if_match, created, no_content, owned_or_
 from app.toolkit.schemas import Bool, Choice, ListQuerySchema, PageSchema, Text, page_items
 
 __all__ = [
+    "Answer",
     "ApiError",
     "Bool",
     "Choice",
@@ -23,6 +24,7 @@ __all__ = [
     "Resource",
     "Text",
     "admin_only",
+    "alternative",
     "always_answered",
     "body",
     "check_if_match",

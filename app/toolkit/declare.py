@@ -52,6 +52,16 @@ class Declaration:
     description: str = ""
     etag: bool = False
     errors: set[int] = field(default_factory=set)
+    # Other successful answers, which a setting or the input may choose: status -> (schema, description).
+    alternatives: dict[int, tuple[Schema | None, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a handler returns to give one of its alternative answers (@alternative) instead of its usual one."""
+
+    status: int
+    obj: Any = None
 
 
 def declaration(func: Callable[..., Any]) -> Declaration:
@@ -124,6 +134,14 @@ def response(
             result = func(*args, **kwargs)
             if isinstance(result, Response):  # the handler made the answer itself (cookies, say)
                 return result
+            if isinstance(result, Answer):
+                schema = declaration(wrapper).alternatives[result.status][0]
+                body = schema.dump(result.obj) if schema is not None else None
+                return (
+                    Response(status=result.status, mimetype="application/json")
+                    if body is None
+                    else (body, result.status)
+                )
             obj, headers = result if isinstance(result, tuple) else (result, {})
             if instance is None:
                 return Response(status=status, headers=headers, mimetype="application/json")
@@ -135,6 +153,18 @@ def response(
         declared.response, declared.status, declared.etag = instance, status, etag
         declared.description = description or HTTPStatus(status).phrase
         return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def alternative(schema: SchemaArg | None, status: int, description: str) -> Callable[[F], F]:
+    """Declare another successful answer, which the handler gives by returning Answer(status, obj);
+    @response serializes it with this schema and both document it."""
+    instance = _instance(schema) if schema is not None else None
+
+    def decorate(func: F) -> F:
+        declaration(func).alternatives[status] = (instance, description)
+        return func
 
     return decorate
 
@@ -225,6 +255,8 @@ def operation_doc(api: Api, func: Callable[..., Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(declared.status): (declared.description, success_model, {"headers": success_headers(declared)})
     }
+    for status, (schema, description) in declared.alternatives.items():
+        responses[str(status)] = (description, model(api, schema) if schema is not None else None, {})
     problem = model(api, ProblemSchema())
     for status in error_statuses(func):
         responses[str(status)] = (HTTPStatus(status).phrase, problem, {})

@@ -251,6 +251,7 @@ class Document:
         else:
             who = "Needs an access token" + (" of an admin." if getattr(func, "admin_only", False) else ".")
         notes = [who, f"Answers {declared.status} ({declared.description})."]
+        notes += [f"Or {status} ({description})." for status, (_, description) in declared.alternatives.items()]
         if 412 in declared.errors:
             notes.append("Send If-Match with the ETag of your last read: a stale one gets 412, so no change is lost.")
         if declared.query is not None and declared.response is not None and "next_cursor" in declared.response.fields:
@@ -269,6 +270,10 @@ class Document:
         if declared.response is not None:
             success["content"] = {"application/json": {"schema": self.ref(declared.response)}}
         answers = {str(declared.status): success}
+        for status, (schema, description) in declared.alternatives.items():
+            answers[str(status)] = {"description": description, "headers": {"X-Request-ID": REQUEST_ID}}
+            if schema is not None:
+                answers[str(status)]["content"] = {"application/json": {"schema": self.ref(schema)}}
         for status in sorted({*error_statuses(func), *ALWAYS}):
             answers[str(status)] = {"$ref": f"#/components/responses/{problem_name(status)}"}
         return answers

@@ -61,11 +61,14 @@ function check(condition: boolean, what: string): void {
 async function userJourney(baseUrl: string): Promise<void> {
   const api = createApiClient(baseUrl);
   const email = `journey-${randomUUID().slice(0, 8)}@example.com`;
-  const user = answer(
+  const registered = answer(
     "register",
     await api.POST("/api/v1/auth/register", { body: { email, password: PASSWORD, display_name: "Ts" } }),
     201,
   );
+  // A 202 Accepted (REGISTRATION_ENUMERATION_SAFE=true) has no user in it; answer() already refused it.
+  if (!("id" in registered)) throw new Error("register: no user in the answer");
+  const user = registered;
   check(user.email === email && user.role === "user" && user.email_verified_at === null, "a new plain user");
   let [access, refresh] = tokenPair(
     answer("login", await api.POST("/api/v1/auth/login", { body: { email, password: PASSWORD } }), 200),

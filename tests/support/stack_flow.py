@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "tulip ledger ferry quartz"
 
 
 class Response:

@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Create an account
-         * @description Needs no token. Answers 201 (Account created).
+         * @description Needs no token. Answers 201 (Account created). Or 202 (Accepted, when REGISTRATION_ENUMERATION_SAFE=true: the account is made if the address is free, else the address's owner gets a mail; the answer does not tell which).
          */
         post: operations["register"];
         delete?: never;
@@ -666,6 +666,10 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        Accepted: {
+            /** @example A mail is on its way. */
+            detail: string;
+        };
         Register: {
             /**
              * Format: email
@@ -708,10 +712,6 @@ export interface components {
              * @example 123456
              */
             code: string;
-        };
-        Accepted: {
-            /** @example A mail is on its way. */
-            detail: string;
         };
         PasswordResetRequest: {
             /**
@@ -1099,6 +1099,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Accepted, when REGISTRATION_ENUMERATION_SAFE=true: the account is made if the address is free, else the address's owner gets a mail; the answer does not tell which */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -5,6 +5,7 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.accepted import Accepted
 from ...models.problem import Problem
 from ...models.register import Register
 from ...models.user import User
@@ -30,11 +31,18 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | User | None:
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Accepted | Problem | User | None:
     if response.status_code == 201:
         response_201 = User.from_dict(response.json())
 
         return response_201
+
+    if response.status_code == 202:
+        response_202 = Accepted.from_dict(response.json())
+
+        return response_202
 
     if response.status_code == 400:
         response_400 = Problem.from_dict(response.json())
@@ -82,7 +90,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | User]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Accepted | Problem | User]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -95,10 +105,12 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: Register,
-) -> Response[Problem | User]:
+) -> Response[Accepted | Problem | User]:
     """Create an account
 
-     Needs no token. Answers 201 (Account created).
+     Needs no token. Answers 201 (Account created). Or 202 (Accepted, when
+    REGISTRATION_ENUMERATION_SAFE=true: the account is made if the address is free, else the address's
+    owner gets a mail; the answer does not tell which).
 
     Args:
         body (Register):
@@ -108,7 +120,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | User]
+        Response[Accepted | Problem | User]
     """
 
     kwargs = _get_kwargs(
@@ -126,10 +138,12 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: Register,
-) -> Problem | User | None:
+) -> Accepted | Problem | User | None:
     """Create an account
 
-     Needs no token. Answers 201 (Account created).
+     Needs no token. Answers 201 (Account created). Or 202 (Accepted, when
+    REGISTRATION_ENUMERATION_SAFE=true: the account is made if the address is free, else the address's
+    owner gets a mail; the answer does not tell which).
 
     Args:
         body (Register):
@@ -139,7 +153,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | User
+        Accepted | Problem | User
     """
 
     return sync_detailed(
@@ -152,10 +166,12 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: Register,
-) -> Response[Problem | User]:
+) -> Response[Accepted | Problem | User]:
     """Create an account
 
-     Needs no token. Answers 201 (Account created).
+     Needs no token. Answers 201 (Account created). Or 202 (Accepted, when
+    REGISTRATION_ENUMERATION_SAFE=true: the account is made if the address is free, else the address's
+    owner gets a mail; the answer does not tell which).
 
     Args:
         body (Register):
@@ -165,7 +181,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | User]
+        Response[Accepted | Problem | User]
     """
 
     kwargs = _get_kwargs(
@@ -181,10 +197,12 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: Register,
-) -> Problem | User | None:
+) -> Accepted | Problem | User | None:
     """Create an account
 
-     Needs no token. Answers 201 (Account created).
+     Needs no token. Answers 201 (Account created). Or 202 (Accepted, when
+    REGISTRATION_ENUMERATION_SAFE=true: the account is made if the address is free, else the address's
+    owner gets a mail; the answer does not tell which).
 
     Args:
         body (Register):
@@ -194,7 +212,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | User
+        Accepted | Problem | User
     """
 
     return (
