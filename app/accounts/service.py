@@ -63,6 +63,7 @@ def register_quietly(data: dict[str, Any]) -> None:
     if owner is not None:
         security_event("registration.address_taken", target_id=str(owner.id))
         send(registration_notice(owner))
+        db.session.commit()  # the notice goes out with the commit (the outbox), though nothing else changed
 
 
 def prove_password(user: User, password: str) -> None:
