@@ -19,7 +19,7 @@ from api_client import AuthenticatedClient, Client
 from api_client.api.auth import login, logout, refresh_tokens, register
 from api_client.api.sessions import list_my_sessions
 from api_client.api.users import create_user, delete_user, get_me, get_user, list_users, update_me
-from api_client.models import Login, Problem, ProfileUpdatePatch, Register, Token, User, UserCreate
+from api_client.models import Login, LoginToken, Problem, ProfileUpdatePatch, Register, Token, User, UserCreate
 from api_client.types import Response
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ def no_content(step: str, response: Response[Any | Problem]) -> None:
     print(step, 204)
 
 
-def token_pair(tokens: Token) -> tuple[str, str]:
+def token_pair(tokens: Token | LoginToken) -> tuple[str, str]:
     """(access, refresh): both typed as always present, so no check is needed."""
     return tokens.access_token, tokens.refresh_token
 

@@ -33,7 +33,7 @@ import httpx
 from api_client import AuthenticatedClient
 from api_client.api.auth import login, logout, refresh_tokens, register
 from api_client.api.users import get_me
-from api_client.models import Login, Problem, Register, Token, User
+from api_client.models import Login, LoginToken, Problem, Register, Token, User
 from api_client.types import Response, Unset
 
 T = TypeVar("T")
@@ -108,7 +108,7 @@ class Tokens:
     expires_at: float  # time.monotonic() when the access token runs out
 
     @classmethod
-    def from_token(cls, token: Token) -> Self:
+    def from_token(cls, token: Token | LoginToken) -> Self:
         return cls(token.access_token, token.refresh_token, time.monotonic() + token.expires_in)
 
 

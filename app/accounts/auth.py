@@ -24,7 +24,15 @@ from app.accounts.devices import (
 )
 from app.accounts.factors import limit_code_guesses, mfa_enabled, mfa_required, redeem_challenge
 from app.accounts.models import RefreshSession, RevokedToken, User, end_sessions, idle_since, normalise_email
-from app.accounts.schemas import AcceptedSchema, LoginSchema, MfaLoginSchema, RegisterSchema, TokenSchema, UserSchema
+from app.accounts.schemas import (
+    AcceptedSchema,
+    LoginSchema,
+    LoginTokenSchema,
+    MfaLoginSchema,
+    RegisterSchema,
+    TokenSchema,
+    UserSchema,
+)
 from app.accounts.service import create_user, login_account_key, register_quietly
 from app.audit.trail import record
 from app.core.database import utcnow
@@ -148,7 +156,7 @@ class Login(Resource):
         description="Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 "
         "`mfa_required` carrying an `mfa_token` and no tokens: finish with POST /auth/login/mfa."
     )
-    @response(TokenSchema, description="Logged in")
+    @response(LoginTokenSchema, description="Logged in")
     @errors(401, 403)
     @limit("RATELIMIT_LOGIN_IP")
     # Strangers' failures cap the account, a known client's cap only that client: see devices.py.
@@ -185,7 +193,7 @@ class LoginMfa(Resource):
         "MFA_CHALLENGE_MINUTES, and dies after 5 wrong codes; wrong codes also count against RATELIMIT_MFA_ACCOUNT."
     )
     @body(MfaLoginSchema)
-    @response(TokenSchema, description="Logged in")
+    @response(LoginTokenSchema, description="Logged in")
     @errors(401)
     @limit("RATELIMIT_LOGIN_IP")
     @limit_code_guesses

@@ -126,6 +126,13 @@ class TokenSchema(Schema):
     refresh_token = fields.String(
         required=True, metadata={"description": "Absent in cookie mode (AUTH_COOKIES).", "omitted_if": "AUTH_COOKIES"}
     )
+    token_type = Choice("TokenType", ("Bearer", "cookie"), required=True)
+    expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
+
+
+class LoginTokenSchema(TokenSchema):
+    """A login's answer: the token pair, and the device token a refresh does not renew."""
+
     device_token = fields.String(
         required=True,
         metadata={
@@ -134,8 +141,6 @@ class TokenSchema(Schema):
             "omitted_if": "AUTH_COOKIES",
         },
     )
-    token_type = Choice("TokenType", ("Bearer", "cookie"), required=True)
-    expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
 
 
 def _mfa_code(**kwargs: Any) -> Text:

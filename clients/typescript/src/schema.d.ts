@@ -683,16 +683,16 @@ export interface components {
         };
         /** @enum {string} */
         TokenType: "Bearer" | "cookie";
-        Token: {
+        LoginToken: {
             /** @description Absent in cookie mode (AUTH_COOKIES). */
             access_token: string;
             /** @description Absent in cookie mode (AUTH_COOKIES). */
             refresh_token: string;
-            /** @description Keep it and send it with this account's next logins (`device_token`): it marks this client as one that logged in before. In cookie mode the HttpOnly __Host-device cookie instead. */
-            device_token: string;
             token_type: components["schemas"]["TokenType"];
             /** @description Seconds until the access token expires. */
             expires_in: number;
+            /** @description Keep it and send it with this account's next logins (`device_token`): it marks this client as one that logged in before. In cookie mode the HttpOnly __Host-device cookie instead. */
+            device_token: string;
         };
         Login: {
             /**
@@ -712,6 +712,15 @@ export interface components {
              * @example 123456
              */
             code: string;
+        };
+        Token: {
+            /** @description Absent in cookie mode (AUTH_COOKIES). */
+            access_token: string;
+            /** @description Absent in cookie mode (AUTH_COOKIES). */
+            refresh_token: string;
+            token_type: components["schemas"]["TokenType"];
+            /** @description Seconds until the access token expires. */
+            expires_in: number;
         };
         PasswordResetRequest: {
             /**
@@ -1141,7 +1150,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Token"];
+                    "application/json": components["schemas"]["LoginToken"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1175,7 +1184,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Token"];
+                    "application/json": components["schemas"]["LoginToken"];
                 };
             };
             400: components["responses"]["BadRequest"];

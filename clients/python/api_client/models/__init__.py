@@ -12,6 +12,7 @@ from .item_input import ItemInput
 from .item_input_patch import ItemInputPatch
 from .item_page import ItemPage
 from .login import Login
+from .login_token import LoginToken
 from .mfa_code import MfaCode
 from .mfa_enrolment import MfaEnrolment
 from .mfa_login import MfaLogin
@@ -51,6 +52,7 @@ __all__ = (
     "ItemInputPatch",
     "ItemPage",
     "Login",
+    "LoginToken",
     "MfaCode",
     "MfaEnrolment",
     "MfaLogin",

@@ -16,15 +16,12 @@ class Token:
     Attributes:
         access_token (str): Absent in cookie mode (AUTH_COOKIES).
         refresh_token (str): Absent in cookie mode (AUTH_COOKIES).
-        device_token (str): Keep it and send it with this account's next logins (`device_token`): it marks this client
-            as one that logged in before. In cookie mode the HttpOnly __Host-device cookie instead.
         token_type (TokenType):
         expires_in (int): Seconds until the access token expires.
     """
 
     access_token: str
     refresh_token: str
-    device_token: str
     token_type: TokenType
     expires_in: int
 
@@ -32,8 +29,6 @@ class Token:
         access_token = self.access_token
 
         refresh_token = self.refresh_token
-
-        device_token = self.device_token
 
         token_type: str = self.token_type
 
@@ -45,7 +40,6 @@ class Token:
             {
                 "access_token": access_token,
                 "refresh_token": refresh_token,
-                "device_token": device_token,
                 "token_type": token_type,
                 "expires_in": expires_in,
             }
@@ -60,8 +54,6 @@ class Token:
 
         refresh_token = d.pop("refresh_token")
 
-        device_token = d.pop("device_token")
-
         token_type = check_token_type(d.pop("token_type"))
 
         expires_in = d.pop("expires_in")
@@ -69,7 +61,6 @@ class Token:
         token = cls(
             access_token=access_token,
             refresh_token=refresh_token,
-            device_token=device_token,
             token_type=token_type,
             expires_in=expires_in,
         )

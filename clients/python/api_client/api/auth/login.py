@@ -6,8 +6,8 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.login import Login
+from ...models.login_token import LoginToken
 from ...models.problem import Problem
-from ...models.token import Token
 from ...types import Response
 
 
@@ -30,9 +30,9 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | Token | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> LoginToken | Problem | None:
     if response.status_code == 200:
-        response_200 = Token.from_dict(response.json())
+        response_200 = LoginToken.from_dict(response.json())
 
         return response_200
 
@@ -87,7 +87,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | Token]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[LoginToken | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -100,7 +102,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: Login,
-) -> Response[Problem | Token]:
+) -> Response[LoginToken | Problem]:
     """Exchange email and password for an access and a refresh token
 
      Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
@@ -114,7 +116,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | Token]
+        Response[LoginToken | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -132,7 +134,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: Login,
-) -> Problem | Token | None:
+) -> LoginToken | Problem | None:
     """Exchange email and password for an access and a refresh token
 
      Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
@@ -146,7 +148,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | Token
+        LoginToken | Problem
     """
 
     return sync_detailed(
@@ -159,7 +161,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: Login,
-) -> Response[Problem | Token]:
+) -> Response[LoginToken | Problem]:
     """Exchange email and password for an access and a refresh token
 
      Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
@@ -173,7 +175,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | Token]
+        Response[LoginToken | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -189,7 +191,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: Login,
-) -> Problem | Token | None:
+) -> LoginToken | Problem | None:
     """Exchange email and password for an access and a refresh token
 
      Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 `mfa_required`
@@ -203,7 +205,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | Token
+        LoginToken | Problem
     """
 
     return (

@@ -5,9 +5,9 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.login_token import LoginToken
 from ...models.mfa_login import MfaLogin
 from ...models.problem import Problem
-from ...models.token import Token
 from ...types import Response
 
 
@@ -30,9 +30,9 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | Token | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> LoginToken | Problem | None:
     if response.status_code == 200:
-        response_200 = Token.from_dict(response.json())
+        response_200 = LoginToken.from_dict(response.json())
 
         return response_200
 
@@ -82,7 +82,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | Token]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[LoginToken | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -95,7 +97,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: MfaLogin,
-) -> Response[Problem | Token]:
+) -> Response[LoginToken | Problem]:
     """Finish a login with a code from your authenticator app or a recovery code
 
      Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token`
@@ -111,7 +113,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | Token]
+        Response[LoginToken | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -129,7 +131,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: MfaLogin,
-) -> Problem | Token | None:
+) -> LoginToken | Problem | None:
     """Finish a login with a code from your authenticator app or a recovery code
 
      Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token`
@@ -145,7 +147,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | Token
+        LoginToken | Problem
     """
 
     return sync_detailed(
@@ -158,7 +160,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: MfaLogin,
-) -> Response[Problem | Token]:
+) -> Response[LoginToken | Problem]:
     """Finish a login with a code from your authenticator app or a recovery code
 
      Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token`
@@ -174,7 +176,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | Token]
+        Response[LoginToken | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -190,7 +192,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: MfaLogin,
-) -> Problem | Token | None:
+) -> LoginToken | Problem | None:
     """Finish a login with a code from your authenticator app or a recovery code
 
      Needs no token. The second step of a login that answered 403 `mfa_required`: send its `mfa_token`
@@ -206,7 +208,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | Token
+        LoginToken | Problem
     """
 
     return (
