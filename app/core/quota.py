@@ -97,7 +97,7 @@ class Quota:
             if self._script is None:
                 import redis  # here: only a Redis-backed quota needs the client
 
-                self._script = redis.Redis.from_url(self._url, **self._options).register_script(_ADD)
+                self._script = redis.Redis.from_url(str(self._url), **self._options).register_script(_ADD)
             count, ttl_ms = self._script(keys=["quota/" + key], args=[delta, period * 1000])
         except Exception as e:  # any failure of the store: count on in this process, never fail the request
             with self._lock:
