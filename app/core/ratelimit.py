@@ -84,17 +84,18 @@ def limit(
     if not shared:
         # Flask-Limiter let such a limit replace the default quota; the quota, now our own, does so too.
         decorator = limiter.limit(_setting(setting), scope=setting, **options)
-        return lambda func: decorator(_replaces_quota(func))
+        return lambda func: decorator(_marked(func, "replaces_quota", "rate_limited"))
     # On top of the per-caller quota, not instead of it: restx sends every method of a resource
     # through one view, and once a decorated method has run Flask-Limiter applies its limits to the
     # whole endpoint.
     options["override_defaults"] = False
     shared_decorator: Callable[[F], F] = limiter.shared_limit(_setting(setting), scope=setting, **options)
-    return shared_decorator
+    return lambda func: shared_decorator(_marked(func, "rate_limited"))
 
 
-def _replaces_quota(func: F) -> F:
-    func.replaces_quota = True  # type: ignore[attr-defined]
+def _marked(func: F, *markers: str) -> F:
+    for marker in markers:
+        setattr(func, marker, True)
     return func
 
 
@@ -107,7 +108,9 @@ limiter = Limiter(
     # If Redis goes away, each process keeps limiting on its own instead of failing every request.
     in_memory_fallback_enabled=True,
 )
-limiter.request_filter(lambda: marked("exempt"))
+# Flask-Limiter is left only the limits of limit(): a handler without one (most requests) skips its checks.
+limiter.request_filter(lambda: not marked("rate_limited"))
+_quota_key = _never_raises(caller_key, _by_address)
 
 
 def _check_quota() -> None:
@@ -120,9 +123,7 @@ def _check_quota() -> None:
     if getattr(view, "exempt", False) or getattr(view, "replaces_quota", False):
         return
     quota: Quota = current_app.extensions["quota"]
-    verdict = quota.hit(
-        _never_raises(caller_key, _by_address)(), parse_limit(current_app.config["RATELIMIT_PER_CALLER"])
-    )
+    verdict = quota.hit(_quota_key(), parse_limit(current_app.config["RATELIMIT_PER_CALLER"]))
     if not verdict.allowed:
         g.quota_verdict = verdict
         raise TooManyRequests(f"{current_app.config['RATELIMIT_PER_CALLER']}: the general quota per caller.")
