@@ -2,9 +2,12 @@
 
 orjson writes compact UTF-8 where json.dumps wrote ", " separators and \\u escapes; the values are the
 same. Flask's own rules stay for what orjson would write differently: keys sorted as jsonify sorts them,
-datetimes as Flask writes them (marshmallow has already made every field of ours a string).
+datetimes as Flask writes them (marshmallow has already made every field of ours a string). What orjson
+refuses, a lone surrogate (a client's "\\ud800" echoed back in a 422's field names, say), goes to json.dumps,
+which escapes it as before.
 """
 
+import json
 from typing import Any
 
 import orjson
@@ -20,17 +23,28 @@ class OrjsonProvider(DefaultJSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs:  # an indent or another json.dumps option orjson does not take
             return super().dumps(obj, **kwargs)
-        return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
+        try:
+            return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
+        except TypeError:
+            return super().dumps(obj)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        body = orjson.dumps(self._prepare_response_obj(args, kwargs), default=self.default, option=_OPTIONS)
+        obj = self._prepare_response_obj(args, kwargs)
+        try:
+            body = orjson.dumps(obj, default=self.default, option=_OPTIONS)
+        except TypeError:
+            body = super().dumps(obj).encode()
         response: Response = self._app.response_class(body + b"\n", mimetype=self.mimetype)  # type: ignore[arg-type,assignment]
         return response
 
 
 def output_json(data: Any, code: int, headers: dict[str, str] | None = None) -> Response:
     """restx's representation of a handler's answer, as its own output_json but with orjson."""
-    response = make_response(orjson.dumps(data, option=orjson.OPT_PASSTHROUGH_DATETIME) + b"\n", code)
+    try:
+        body = orjson.dumps(data, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:
+        body = json.dumps(data).encode()
+    response = make_response(body + b"\n", code)
     response.headers.extend(headers or {})
     return response
 

@@ -4,6 +4,7 @@ The app writes the one access line per request (gunicorn's own access log is off
 and gunicorn's error log goes through the same handler and formatter, so every line has one shape.
 """
 
+import json
 import logging
 import re
 import sys
@@ -80,7 +81,10 @@ class JsonFormatter(OrjsonFormatter):
     def jsonify_log_record(self, log_data: Any) -> str:
         # orjson escapes what JSON must (below U+0020); DEL, the C1 controls (a CSI can drive a terminal)
         # and the Unicode line breaks (str.splitlines splits on them) it writes as they are.
-        line = str(super().jsonify_log_record(log_data))
+        try:
+            line = str(super().jsonify_log_record(log_data))
+        except TypeError:  # what orjson refuses (a lone surrogate from a request, say): json.dumps escapes it
+            return json.dumps(log_data, default=str)
         return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", line) if _UNSAFE_IN_JSON.search(line) else line
 
 
