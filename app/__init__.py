@@ -7,7 +7,7 @@ from flask import Flask
 
 from app import api
 from app.accounts import cli as accounts_cli
-from app.core import cli, config, errors, headers, logs, metrics, outbox, overload, ratelimit
+from app.core import cli, config, errors, headers, jsonio, logs, metrics, outbox, overload, ratelimit
 from app.core.extensions import cors, db, jwt
 from app.core.proxy import PublicOrigin, TrustedProxies
 from app.toolkit import identity
@@ -17,6 +17,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, checks, extensions, API, error handlers, CLI. No I/O."""
     app = Flask(__name__)
     app.config.from_mapping(config.load(overrides))
+    jsonio.init_app(app)
     # First: the checks may log, and their request hooks must wrap every other extension's.
     logs.init_app(app)
     metrics.init_app(app)

@@ -11,6 +11,7 @@ from flask_restx import Api
 from app import health
 from app.accounts import auth, mfa, recovery, sessions, users
 from app.audit import routes as audit
+from app.core.jsonio import output_json
 from app.items import routes as items
 from app.toolkit.declare import document
 from app.toolkit.openapi import openapi_document
@@ -44,6 +45,7 @@ api = ProblemApi(
     },
     security="Bearer",
 )
+api.representations["application/json"] = output_json  # type: ignore[attr-defined]
 for namespace in NAMESPACES:
     api.add_namespace(namespace)
 document(api)

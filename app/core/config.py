@@ -116,6 +116,12 @@ SETTINGS: dict[str, Setting] = {
     "RATELIMIT_PER_CALLER": Setting(
         "600 per minute", str, "general quota per user (per IP when anonymous) on every endpoint"
     ),
+    "QUOTA_BATCH": Setting(
+        "10",
+        int,
+        "requests of a caller each worker counts before adding them to Redis (at least once a second); the "
+        "quota may let through workers x this many more than RATELIMIT_PER_CALLER",
+    ),
     "RATELIMIT_LOGIN_ACCOUNT": Setting(
         "10 per 15 minutes",
         str,

@@ -4,6 +4,7 @@ The app writes the one access line per request (gunicorn's own access log is off
 and gunicorn's error log goes through the same handler and formatter, so every line has one shape.
 """
 
+import json
 import logging
 import re
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.core import RESERVED_ATTRS
-from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from app.core import config
 from app.core.errors import request_id
@@ -65,7 +66,7 @@ class StderrHandler(logging.Handler):
             self.handleError(record)
 
 
-class JsonFormatter(BaseJsonFormatter):
+class JsonFormatter(OrjsonFormatter):
     """One JSON object a line: time (UTC, ISO 8601) and FIELDS first, then what the event adds.
     Newlines in values stay escaped inside the line, so nobody can forge a line."""
 
@@ -77,9 +78,19 @@ class JsonFormatter(BaseJsonFormatter):
         log_data["time"] = utc_time(record)
         super().add_fields(log_data, record, message_dict)
 
+    def jsonify_log_record(self, log_data: Any) -> str:
+        # orjson escapes what JSON must (below U+0020); DEL, the C1 controls (a CSI can drive a terminal)
+        # and the Unicode line breaks (str.splitlines splits on them) it writes as they are.
+        try:
+            line = str(super().jsonify_log_record(log_data))
+        except TypeError:  # what orjson refuses (a lone surrogate from a request, say): json.dumps escapes it
+            return json.dumps(log_data, default=str)
+        return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", line) if _UNSAFE_IN_JSON.search(line) else line
+
 
 # Control characters (newlines, carriage returns, terminal escapes) and Unicode line breaks.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
 
 
 def escaped(value: object) -> str:

@@ -1,4 +1,5 @@
-"""Rate limits (Flask-Limiter): per account and per IP on auth flows, a quota per caller elsewhere."""
+"""Rate limits: per account and per IP on auth flows (Flask-Limiter, exact in Redis), and a quota per
+caller on every endpoint (app/core/quota.py, counted in each process and added to Redis in batches)."""
 
 import math
 import time
@@ -6,13 +7,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import TooManyRequests
 
 from app.core.errors import ApiError
+from app.core.quota import Quota, parse_limit
 from app.toolkit.identity import decoded
-from app.toolkit.markers import marked
+from app.toolkit.markers import handler, marked
 
 F = Callable[..., Any]
 T = TypeVar("T")
@@ -78,43 +81,77 @@ def limit(
         "deduct_when": deduct_when,
         "exempt_when": exempt,
     }
-    if shared:
-        # On top of the per-caller quota, not instead of it: restx sends every method of a resource
-        # through one view, and once a decorated method has run Flask-Limiter applies its limits to the
-        # whole endpoint; one that replaced the quota on PATCH /users/me would take it off GET too.
-        options["override_defaults"] = False
-        decorator: Callable[[F], F] = limiter.shared_limit(_setting(setting), scope=setting, **options)
-    else:
+    if not shared:
+        # Flask-Limiter let such a limit replace the default quota; the quota, now our own, does so too.
         decorator = limiter.limit(_setting(setting), scope=setting, **options)
-    return decorator
+        return lambda func: decorator(_marked(func, "replaces_quota", "rate_limited"))
+    # On top of the per-caller quota, not instead of it: restx sends every method of a resource
+    # through one view, and once a decorated method has run Flask-Limiter applies its limits to the
+    # whole endpoint.
+    options["override_defaults"] = False
+    shared_decorator: Callable[[F], F] = limiter.shared_limit(_setting(setting), scope=setting, **options)
+    return lambda func: shared_decorator(_marked(func, "rate_limited"))
 
 
-# The limiter lives here rather than in extensions.py because its default key is caller_key.
+def _marked(func: F, *markers: str) -> F:
+    for marker in markers:
+        setattr(func, marker, True)
+    return func
+
+
+# The limiter lives here rather than in extensions.py because its key is caller_key unless a limit names one.
 limiter = Limiter(
     key_func=_never_raises(caller_key, _by_address),
-    default_limits=[_setting("RATELIMIT_PER_CALLER")],
     # Rate-limit headers on every response would cost two more Redis round trips per request;
     # only a 429 carries them (see _explain_429).
     headers_enabled=False,
     # If Redis goes away, each process keeps limiting on its own instead of failing every request.
     in_memory_fallback_enabled=True,
 )
-limiter.request_filter(lambda: marked("exempt"))
+# Flask-Limiter is left only the limits of limit(): a handler without one (most requests) skips its checks.
+limiter.request_filter(lambda: not marked("rate_limited"))
+_quota_key = _never_raises(caller_key, _by_address)
+
+
+def _check_quota() -> None:
+    """Count the request against its caller's general quota; 429 past it. Probes (@exempt), handlers
+    with a limit of their own (login, registration, ...) and requests for no endpoint (404) are not
+    counted, as Flask-Limiter's default limit did not count them."""
+    if not request.endpoint or not limiter.enabled:
+        return
+    view = handler()
+    if getattr(view, "exempt", False) or getattr(view, "replaces_quota", False):
+        return
+    quota: Quota = current_app.extensions["quota"]
+    verdict = quota.hit(_quota_key(), parse_limit(current_app.config["RATELIMIT_PER_CALLER"]))
+    if not verdict.allowed:
+        g.quota_verdict = verdict
+        raise TooManyRequests(f"{current_app.config['RATELIMIT_PER_CALLER']}: the general quota per caller.")
 
 
 def _explain_429(response: Response) -> Response:
     """Say on a 429 which limit was hit and when its window ends. Retry-After is rounded up from
     that end, so a client that waits exactly as told gets through (Flask-Limiter truncates it)."""
-    current = limiter.current_limit if response.status_code == 429 else None
+    if response.status_code != 429:
+        return response
+    current = limiter.current_limit
     if current is not None:
-        reset = current.reset_at  # at or past the window's end
-        response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
-        response.headers["X-RateLimit-Remaining"] = str(current.remaining)
-        response.headers["X-RateLimit-Reset"] = str(reset)
-        response.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
+        amount, remaining, reset = current.limit.amount, current.remaining, current.reset_at  # at or past the end
+    elif verdict := g.get("quota_verdict"):
+        amount, remaining, reset = verdict.amount, 0, math.ceil(verdict.reset_at)
+    else:
+        return response
+    response.headers["X-RateLimit-Limit"] = str(amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(reset)
+    response.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
     return response
 
 
 def init_app(app: Flask) -> None:
+    uri = str(app.config["RATELIMIT_STORAGE_URI"])
+    redis_url = uri if uri.startswith(("redis://", "rediss://")) else None
+    app.extensions["quota"] = Quota(redis_url, app.config["RATELIMIT_STORAGE_OPTIONS"], app.config["QUOTA_BATCH"])
+    app.before_request(_check_quota)
     app.after_request(_explain_429)
     limiter.init_app(app)

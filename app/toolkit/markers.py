@@ -35,10 +35,15 @@ def always_answered(func: F) -> F:
 
 def marked(marker: str) -> bool:
     """Whether the handler about to serve this request carries a marker."""
+    return bool(getattr(handler(), marker, False))
+
+
+def handler() -> Any:
+    """The function about to serve this request (None when no endpoint matched)."""
     view = current_app.view_functions.get(request.endpoint or "")
     # A restx Resource routes to one method per HTTP verb; a plain view is its own handler.
     view_class = getattr(view, "view_class", None)
     handler = getattr(view_class, request.method.lower(), None)
     if handler is None and request.method == "HEAD":  # answered by get(), as Flask dispatches it
         handler = getattr(view_class, "get", None)
-    return bool(getattr(handler or view, marker, False))
+    return handler or view

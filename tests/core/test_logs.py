@@ -122,6 +122,18 @@ def test_a_newline_in_a_value_stays_inside_its_line(logged: Flask, capsys: pytes
     assert line["path"] == '/api/v1/nothing\n{"event":"forged"}\r\n'
 
 
+def test_a_unicode_line_break_or_c1_control_stays_escaped_in_a_json_line(
+    logged: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Valid JSON may carry U+2028 and the C1 controls raw; a reader splitting on Unicode line breaks, or a
+    terminal taking U+009B for an escape, must still see one line, as json.dumps wrote it."""
+    logged.test_client().get("/api/v1/nothing%E2%80%A8forged%C2%9B2J%E2%80%A9")
+
+    (raw,) = capsys.readouterr().err.splitlines()
+    assert "\\u2028forged\\u009b2J\\u2029" in raw
+    assert json.loads(raw)["path"] == "/api/v1/nothing\u2028forged\x9b2J\u2029"
+
+
 def test_a_control_character_cannot_forge_a_text_line(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
     text_app = create_app(settings(DATABASE_URL=app.config["DATABASE_URL"]))
     forged = "2026-01-01T00:00:00.000Z INFO    app.security: login.succeeded"

@@ -109,3 +109,49 @@ def test_an_account_at_its_limit_stays_limited_whatever_the_guesses_carry(
         assert ready.status == 200 and ready.json()["degraded"] == ["redis_unavailable"]  # said, and still serving
         server.request("POST", LOGIN, right)
         assert [line for line in server.lines() if "Rate limit storage unreachable" in line["event"]]
+
+
+def test_the_quota_holds_across_instances_within_its_bound_and_asks_redis_once_per_batch(
+    new_database: Callable[[str], str], redis: Redis, tmp_path: Path
+) -> None:
+    """The per-caller quota is counted in each worker and added to Redis in batches: across two instances
+    (four workers) it lets through at most workers x batch more than the limit, then answers 429 with
+    Retry-After everywhere, while Redis sees a fraction of the requests. With Redis gone it fails open:
+    each worker counts on its own."""
+    import redis as redis_client  # the client the app uses; only this test reads Redis' own statistics
+
+    database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
+    limit, batch, workers = 200, 20, 4
+    limits = {
+        "RATELIMIT_STORAGE_URI": redis.url,
+        "RATELIMIT_PER_CALLER": f"{limit} per minute",
+        "QUOTA_BATCH": str(batch),
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),  # one key: a token from either instance works at both
+    }
+    stats = redis_client.Redis.from_url(redis.url)
+    with gunicorn(tmp_path / "a", database, **limits) as a, gunicorn(tmp_path / "b", database, **limits) as b:
+        token = a.register()["access_token"]
+        commands = int(stats.info("stats")["total_commands_processed"])
+        statuses = [(a, b)[i % 2].request("GET", "/api/v1/users/me", token=token).status for i in range(limit)]
+        asked = int(stats.info("stats")["total_commands_processed"]) - commands - 1  # less our own INFO
+        assert statuses == [200] * limit
+        assert asked <= limit // 2, f"{asked} Redis commands for {limit} requests"
+
+        answered = limit
+        while (reply := (a, b)[answered % 2].request("GET", "/api/v1/users/me", token=token)).status == 200:
+            answered += 1
+            assert answered <= limit + workers * batch, "the quota let through more than its bound"
+        assert reply.status == 429 and reply.headers["Content-Type"] == "application/problem+json", reply.body
+        assert reply.json()["code"] == "too_many_requests"
+        for server in (a, b):  # each of its two workers learns it within a batch of its own (or a second)
+            replies = [server.request("GET", "/api/v1/users/me", token=token) for _ in range(2 * batch + 1)]
+            refused = replies[-1]
+            assert refused.status == 429, [r.status for r in replies]
+            assert 1 <= int(refused.headers["Retry-After"]) <= 61
+            assert refused.headers["X-RateLimit-Remaining"] == "0"
+
+        other = b.register()["access_token"]
+        redis.kill()
+        assert [(a, b)[i % 2].request("GET", "/api/v1/users/me", token=other).status for i in range(8)] == [200] * 8
+        assert [line for line in a.lines() + b.lines() if line["event"] == "ratelimit.quota_unreachable"]
