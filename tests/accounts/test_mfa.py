@@ -461,7 +461,7 @@ def test_the_openapi_document_describes_the_flow(client: FlaskClient) -> None:
     assert "mfa_token" in document["components"]["schemas"]["Problem"]["properties"]
     second = document["paths"]["/api/v1/auth/login/mfa"]["post"]
     assert second["operationId"] == "loginMfa" and second["security"] == []
-    assert second["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Token")
+    assert second["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/LoginToken")
     for path in ("/api/v1/mfa", "/api/v1/mfa/enrolment", "/api/v1/users/{user_id}/mfa/reset"):
         assert path in document["paths"]
 

@@ -167,7 +167,7 @@ def test_answers_hold_every_field_the_document_requires(
     client: FlaskClient, document: dict[str, Any], user: Account, admin: Account
 ) -> None:
     schemas = document["components"]["schemas"]
-    for name in ("User", "Session", "AuditEvent", "Problem", "Token"):
+    for name in ("User", "Session", "AuditEvent", "Problem", "Token", "LoginToken"):
         schema = schemas[name]
         assert set(schema["properties"]) - set(schema["required"]) == OPTIONAL_IN_ANSWERS.get(name, set()), name
 
@@ -179,7 +179,10 @@ def test_answers_hold_every_field_the_document_requires(
     check(client.get("/api/v1/users", headers=admin.headers), "UserPage")
     check(client.get("/api/v1/users/me/sessions", headers=user.headers), "SessionList")
     check(client.get("/api/v1/audit-events", headers=admin.headers), "AuditEventPage")
-    check(client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}), "Token")
+    logged_in = client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+    check(logged_in, "LoginToken")
+    refresh = {"Authorization": f"Bearer {logged_in.get_json()['refresh_token']}"}
+    check(client.post("/api/v1/auth/refresh", headers=refresh), "Token")  # a new pair, no device token
     check(client.get("/api/v1/users/me"), "Problem")
     check(client.patch("/api/v1/users/me", json={"email": "x"}, headers=user.headers), "Problem")
 
