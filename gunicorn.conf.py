@@ -76,9 +76,12 @@ drain_flag = os.environ["GUNICORN_DRAIN_FLAG"] = os.path.join(tempfile.mkdtemp(p
 def when_ready(server: Any) -> None:
     """Share the listeners with the workers, and drain before stopping on SIGTERM: gunicorn closes its
     listeners first, which resets every connection still queued there (its request lost, or a 502 at
-    the proxy). Workers keep taking the queued requests until none is left, for at most
-    graceful_timeout; then gunicorn stops as usual, letting the requests in flight finish."""
-    from app.core.overload import accept_queue  # here, not above: after PROMETHEUS_MULTIPROC_DIR is set
+    the proxy). Workers keep taking the queued requests until none is left; then the listeners drop
+    new connection attempts (their clients try again a second later and are refused, which a proxy
+    retries elsewhere), and take what came in between; all within graceful_timeout. Then gunicorn
+    stops as usual, letting the requests in flight finish."""
+    # here, not above: after PROMETHEUS_MULTIPROC_DIR is set
+    from app.core.overload import accept_queue, refuse_new_connections
 
     # The workers, forked after this, read the queue too: readiness fails while it is long.
     os.environ["GUNICORN_LISTEN_FDS"] = ",".join(str(listener.fileno()) for listener in server.LISTENERS)
@@ -88,8 +91,15 @@ def when_ready(server: Any) -> None:
         with open(drain_flag, "w"):
             pass
         deadline = time.monotonic() + server.cfg.graceful_timeout
-        while sum(accept_queue(listener.sock) for listener in server.LISTENERS) and time.monotonic() < deadline:
-            time.sleep(0.05)
+
+        def drain() -> None:
+            while sum(accept_queue(listener.sock) for listener in server.LISTENERS) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        drain()  # still taking connections meanwhile: readiness answers them 503 draining
+        for listener in server.LISTENERS:
+            refuse_new_connections(listener.sock)
+        drain()  # those that arrived between the last look at the queue and the filter
         stop()
 
     server.handle_term = handle_term

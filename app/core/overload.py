@@ -8,6 +8,7 @@ to have waited longer than REQUEST_QUEUE_TIMEOUT costs its worker microseconds, 
 and no request waits much longer than that timeout plus the longest a request may run.
 """
 
+import ctypes
 import os
 import socket
 import struct
@@ -34,6 +35,30 @@ def accept_queue(sock: socket.socket) -> int:
         return int(_ACCEPT_QUEUE.unpack_from(sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _ACCEPT_QUEUE.size))[0])
     except (OSError, struct.error):
         return 0
+
+
+# A classic BPF program of one instruction, BPF_RET|BPF_K 0: "keep no byte", so the socket drops every packet.
+_DROP_ALL = struct.pack("=HBBI", 0x06, 0, 0, 0)
+_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26 if os.uname().sysname == "Linux" else None)
+
+
+def refuse_new_connections(sock: socket.socket) -> bool:
+    """Make a TCP listener drop every new connection attempt while the connections already queued stay
+    there for the workers; False where the kernel cannot (no Linux socket filters).
+
+    Closing a listener resets the connections queued on it: a request a proxy has already sent is lost,
+    and a POST or PATCH is not retried. A dropped SYN is sent again a second later, by when the listener
+    is closed: the client is refused and the proxy tries another instance, whatever the method.
+    """
+    if _SO_ATTACH_FILTER is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    program = ctypes.create_string_buffer(_DROP_ALL, len(_DROP_ALL))
+    fprog = struct.pack("@HP", 1, ctypes.addressof(program))  # struct sock_fprog {len, filter*}; the kernel copies it
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True
 
 
 def waiting_for_workers() -> int | None:

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_app
-from app.core.overload import accept_queue, queue_wait
+from app.core.overload import accept_queue, queue_wait, refuse_new_connections
 from tests.support.app import assert_problem, settings
 
 
@@ -65,3 +65,18 @@ def test_readiness_fails_while_more_requests_queue_than_there_are_workers(
         for connection in queued:
             connection.close()
         assert listener.fileno() != -1  # readiness looked at a duplicate, and left gunicorn's socket open
+
+
+def test_a_listener_that_refuses_new_connections_still_hands_out_the_queued_ones() -> None:
+    """What the drain on SIGTERM relies on: after refuse_new_connections a new client gets no
+    connection at all, while one already queued is accepted and its bytes arrive."""
+    with socket.create_server(("127.0.0.1", 0)) as listener, socket.create_connection(listener.getsockname()) as queued:
+        assert refuse_new_connections(listener)
+        with pytest.raises(TimeoutError):
+            socket.create_connection(listener.getsockname(), timeout=0.5)
+        assert accept_queue(listener) == 1
+        queued.sendall(b"GET / HTTP/1.1\r\n")
+        accepted, _ = listener.accept()
+        with accepted:
+            accepted.settimeout(5)
+            assert accepted.recv(64) == b"GET / HTTP/1.1\r\n"

@@ -67,12 +67,15 @@ def render_nginx(directory: Path, upstream_port: int | Sequence[int], listen_por
     """nginx.conf with loopback ports instead of compose's, inside a main config; returns the main config.
 
     Several upstream ports become one upstream group that nginx balances round robin, as it does over
-    the addresses of a scaled compose service (`docker compose up --scale app=3`).
+    the addresses of a scaled compose service (`docker compose up --scale app=3`). With max_fails=0:
+    nginx.conf reaches those addresses through a variable, so it makes the group anew for each request
+    and remembers no failure past it; a named group's default (max_fails=1, fail_timeout=10s) would
+    count an instance that is back and ready as down for ten seconds more.
     """
     site = (ROOT / "nginx.conf").read_text()
     upstream = f"http://127.0.0.1:{upstream_port};"
     if not isinstance(upstream_port, int):
-        servers = "".join(f"    server 127.0.0.1:{port};\n" for port in upstream_port)
+        servers = "".join(f"    server 127.0.0.1:{port} max_fails=0;\n" for port in upstream_port)
         site = f"upstream app_instances {{\n{servers}}}\n" + site
         upstream = "http://app_instances;"  # proxy_pass through a variable finds a group by its name
     for old, new in [
