@@ -119,29 +119,26 @@ def password_reset_mail(email: str, user: User | None) -> EmailMessage | None:
 
 def verification_mail(user: User) -> EmailMessage:
     """Add a token for the user's current address and write the mail that carries it there."""
-    hours = current_app.config["EMAIL_VERIFICATION_HOURS"]
-    token = mint(user, "verify_email", timedelta(hours=hours))
-    text = VERIFY_TEXT.format(
-        email=user.email,
-        app=current_app.config["APP_NAME"],
-        action=action("verify-email", "auth/verify-email", token),
-        hours=hours,
-    )
-    return message(user.email, "Confirm your email address", text)
+    return _confirmation(user, user.email, VERIFY_TEXT, "Confirm your email address")
 
 
 def email_change_mail(user: User) -> EmailMessage:
     """For a change to user.pending_email: a token to confirm it, mailed there (the caller sends it, then commits)."""
     assert user.pending_email is not None
+    return _confirmation(user, user.pending_email, EMAIL_CHANGE_TEXT, "Confirm your new email address")
+
+
+def _confirmation(user: User, address: str, template: str, subject: str) -> EmailMessage:
+    """A verify_email token bound to this address, in a mail to it."""
     hours = current_app.config["EMAIL_VERIFICATION_HOURS"]
-    token = mint(user, "verify_email", timedelta(hours=hours), email=user.pending_email)
-    text = EMAIL_CHANGE_TEXT.format(
-        email=user.pending_email,
+    token = mint(user, "verify_email", timedelta(hours=hours), email=address)
+    text = template.format(
+        email=address,
         app=current_app.config["APP_NAME"],
         action=action("verify-email", "auth/verify-email", token),
         hours=hours,
     )
-    return message(user.pending_email, "Confirm your new email address", text)
+    return message(address, subject, text)
 
 
 def email_change_notice(user: User) -> EmailMessage:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.loopback import Redis
+from tests.support.loopback import Redis, start_cluster
+from tests.support.postgres import Cluster
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,3 +28,13 @@ def redis(tmp_path: Path) -> Iterator[Redis]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A Postgres cluster of the module's own (the fault tests freeze, lock and stop it), stopped afterwards."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -28,7 +28,6 @@ from tests.support.loopback import (
     gunicorn,
     migrated_database,
     sql,
-    start_cluster,
     statuses,
     table_lock,
 )
@@ -37,15 +36,6 @@ from tests.support.postgres import Cluster
 from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.timeout(150)  # a bound on each test, should a wait in it ever hang
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

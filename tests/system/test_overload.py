@@ -6,7 +6,6 @@ readiness fails while the pod is saturated. Postgres of its own; every process i
 import statistics
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from tests.support.loopback import (
     assert_clean_503s,
     gunicorn,
     migrated_database,
-    start_cluster,
     statuses,
     table_lock,
 )
@@ -29,15 +27,6 @@ from tests.support.postgres import Cluster
 from tests.support.stack import Reply, running, send_json, start_nginx, wait_for
 
 pytestmark = pytest.mark.timeout(150)  # a bound on each test, should a wait in it ever hang
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @dataclass

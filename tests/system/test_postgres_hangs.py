@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.loopback import Load, Redis, assert_clean_503s, children, gunicorn, migrated_database, start_cluster
+from tests.support.loopback import Load, Redis, assert_clean_503s, children, gunicorn, migrated_database
 from tests.support.postgres import Cluster
 from tests.support.stack import send_json
 
@@ -23,15 +23,6 @@ pytestmark = pytest.mark.timeout(150)
 # DB_STATEMENT_TIMEOUT + DB_CONNECT_TIMEOUT, and a request may then try one new connection.
 HANG = {"DB_STATEMENT_TIMEOUT": "2", "DB_CONNECT_TIMEOUT": "2", "GUNICORN_TIMEOUT": "30"}
 BOUND = 2 + 2 + 2
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def server_processes(cluster: Cluster) -> list[int]:

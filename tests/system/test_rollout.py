@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import count
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.app import ROOT
-from tests.support.loopback import Gunicorn, Redis, gunicorn, migrated_database, sql, start_cluster, table_lock
+from tests.support.loopback import Gunicorn, Redis, gunicorn, migrated_database, sql, table_lock
 from tests.support.migrations import NEW_TABLE, migrations_copy, previous_revision
 from tests.support.postgres import Cluster
 from tests.support.stack import Reply, running, send, send_json, start_nginx, wait_for
@@ -30,15 +29,6 @@ from tests.support.stack import Reply, running, send, send_json, start_nginx, wa
 pytestmark = pytest.mark.timeout(150)  # a bound on each test, should a wait in it ever hang
 
 READY, ME = "/api/v1/health/ready", "/api/v1/users/me"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def flask_db(database: str, *args: str) -> None:
