@@ -98,7 +98,9 @@ def when_ready(server: Any) -> None:
 
         drain()  # still taking connections meanwhile: readiness answers them 503 draining
         for listener in server.LISTENERS:
-            refuse_new_connections(listener.sock)
+            if not refuse_new_connections(listener.sock):
+                # Some kernels want CAP_NET_ADMIN for a socket filter: new connections are then reset at close.
+                server.log.warning("drain.filter_refused: connections arriving as the port closes may be reset")
         drain()  # those that arrived between the last look at the queue and the filter
         stop()
 
