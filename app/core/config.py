@@ -222,7 +222,7 @@ SETTINGS: dict[str, Setting] = {
         "0",
         int,
         "milliseconds a request waits for a free hashing slot before 503 hashing_busy; 0: twice the time the "
-        "worker's last hash took, so logins arriving together take turns and a flood is refused quickly",
+        "worker's last hash took (at least 0.1 s), so logins arriving together take turns, a flood is refused soon",
     ),
     "HASH_SLOTS_DIR": Setting(
         "",

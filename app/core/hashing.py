@@ -62,7 +62,8 @@ _POLL_SECONDS = 0.002
 
 def _wait_seconds() -> float:
     configured: int = current_app.config["HASH_WAIT_MS"]
-    return configured / 1000 if configured > 0 else 2 * _last_hash_seconds
+    # At least 0.1 s: the hash a request waits for runs on a busy CPU, slower than this process's last one.
+    return configured / 1000 if configured > 0 else max(0.1, 2 * _last_hash_seconds)
 
 
 def _take_within(folder: str, slots: int, seconds: float) -> int | None:
