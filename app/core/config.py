@@ -222,7 +222,8 @@ SETTINGS: dict[str, Setting] = {
         "0",
         int,
         "milliseconds a request waits for a free hashing slot before 503 hashing_busy; 0: twice the time the "
-        "worker's last hash took (at least 0.1 s), so logins arriving together take turns, a flood is refused soon",
+        "worker's last hash took (at least 0.1 s), so logins arriving together take turns; in a flood (slots "
+        "contended for about ten of these waits without a break of one) the 503 comes at once",
     ),
     "HASH_SLOTS_DIR": Setting(
         "",

@@ -1,7 +1,11 @@
 """Password hashing: argon2id, at most HASH_CONCURRENCY hashes at once per instance, so a flood leaves a worker free.
 
-A request waits for a slot about as long as two hashes take (HASH_WAIT_MS, or measured), so logins
-arriving together take turns instead of being refused; a flood is refused after that short wait.
+In a burst a request waits for a slot about as long as two hashes take (HASH_WAIT_MS, or measured), so
+logins arriving together take turns instead of being refused. Once the slots have been contended without
+a break of two hashes for about twenty hashes (at least 0.5 s: a flood, not a burst), a request that
+finds none free gets 503 hashing_busy at once, leaving its worker to other requests; the first such
+break ends the flood. The workers share when contention began and when it last happened as the mtimes
+of two files in the folder: only times, so no worker, killed or not, can leave the instance refusing.
 
 A slot is an exclusive flock on one of the files slot-0 ... slot-(N-1) in HASH_SLOTS_DIR, a folder the
 instance's workers share (gunicorn.conf.py makes one). The kernel releases a lock when its holder
@@ -66,6 +70,42 @@ def _wait_seconds() -> float:
     return configured / 1000 if configured > 0 else max(0.1, 2 * _last_hash_seconds)
 
 
+def _window_seconds() -> float:
+    configured: int = current_app.config["HASH_WAIT_MS"]
+    one_hash = configured / 2000 if configured > 0 else _last_hash_seconds  # the wait is about two hashes
+    # About twenty hashes, at least half a second: a burst of a dozen logins through one slot keeps it
+    # contended for about eleven, and a slower hash on a busy machine lengthens the window with it.
+    return max(0.5, 20 * one_hash)
+
+
+def _mtime_ns(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+def _stamp(path: str, now_ns: int) -> None:
+    try:
+        os.utime(path, ns=(now_ns, now_ns))
+    except FileNotFoundError:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.utime(path, ns=(now_ns, now_ns))
+
+
+def _may_wait(folder: str) -> bool:
+    """Record that every slot was taken just now; whether the request may wait: yes while the slots have
+    been contended without a break for less than the window (a burst), no after it (a flood)."""
+    # Two mtimes the workers share: when this period of contention began, and its latest contention. Races
+    # between workers only move them a little; being times, they can never keep the instance refusing.
+    since, last = os.path.join(folder, "contended-since"), os.path.join(folder, "contended-last")
+    now = time.time_ns()
+    if now - _mtime_ns(last) > _wait_seconds() * 1e9:  # a break of about two hashes ended the last period
+        _stamp(since, now)
+    _stamp(last, now)
+    return now - _mtime_ns(since) < _window_seconds() * 1e9
+
+
 def _take_within(folder: str, slots: int, seconds: float) -> int | None:
     """A free slot's lock, looked for until `seconds` pass; None if none came free. Polls: a blocking
     flock cannot time out, and an alarm signal would not work in a threaded worker."""
@@ -78,13 +118,17 @@ def _take_within(folder: str, slots: int, seconds: float) -> int | None:
 @contextmanager
 def hashing_slot() -> Iterator[None]:
     """Hold a hashing slot for the block (or the one this request already holds); 503 hashing_busy when
-    none comes free within about two hashes' time."""
+    none is free and the slots are flooded, or none comes free within about two hashes' time."""
     if g.get("hashing_slot_held"):
         yield
         return
-    # A short wait only: a sync worker waiting long for a slot would be the very worker the bound keeps free.
     folder = current_app.config["HASH_SLOTS_DIR"] or _own_folder()
-    fd = _take_within(folder, current_app.config["HASH_SLOTS"], _wait_seconds())
+    slots = current_app.config["HASH_SLOTS"]
+    fd = _take(folder, slots)
+    # A short wait, and only in a burst: a sync worker waiting for a slot throughout a flood would be the
+    # very worker the bound keeps free for other requests.
+    if fd is None and _may_wait(folder):
+        fd = _take_within(folder, slots, _wait_seconds())
     if fd is None:
         # A slot frees within a hash or two: the next second is worth a retry (Retry-After's smallest unit).
         raise ApiError(503, "hashing_busy", "Too many password checks are running; try again shortly.", retry_after=1)

@@ -1,6 +1,6 @@
 """The bound on password hashing: every path that hashes takes a slot, waiting briefly (about two hashes)
-for one; none free by then means 503, other requests go on, and under gunicorn the workers of one
-instance share the slots."""
+for one in a burst but not in a flood; none free by then means 503, other requests go on, and under
+gunicorn the workers of one instance share the slots."""
 
 import threading
 import time
@@ -17,7 +17,7 @@ from app.accounts.models import User
 from app.core.config import ConfigError
 from app.core.extensions import db
 from tests.support.app import DATABASES, PASSWORD, Account, assert_problem, held, make_user, settings
-from tests.support.loopback import Load, Redis, gunicorn, migrate, statuses
+from tests.support.loopback import Gunicorn, Load, Redis, Request, gunicorn, migrate, statuses
 
 LOGIN, REGISTER, ME = "/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/users/me"
 
@@ -106,55 +106,84 @@ def test_gunicorn_workers_share_the_slots(new_database: Callable[[str], str], re
         assert [server.request("POST", LOGIN, credentials).status for _ in range(4)] == [200] * 4
 
 
+def burst(server: Gunicorn, accounts: list[dict[str, str]], size: int) -> list[int]:
+    """The statuses of `size` logins sent at the same moment (a barrier), spread over the accounts."""
+    barrier = threading.Barrier(size)
+    replies: list[int] = []
+
+    def login(account: dict[str, str]) -> None:
+        credentials = {"email": account["email"], "password": PASSWORD}
+        barrier.wait()
+        replies.append(server.request("POST", LOGIN, credentials).status)
+
+    threads = [threading.Thread(target=login, args=(accounts[n % len(accounts)],)) for n in range(size)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return replies
+
+
+# Longer than the break that ends a period of contention (about two hashes, at least 0.1 s): 0.4 s even
+# where a busy machine makes a hash ten times slower than the 20 ms it takes here.
+PAUSE = 1.0
+
+
 def test_a_login_flood_leaves_a_worker_for_other_requests(
     new_database: Callable[[str], str], redis: Redis, tmp_path: Path
 ) -> None:
-    """The default folder (gunicorn.conf.py makes it) and count: one slot for two workers. Logins beyond it
-    wait at most about two hashes for it, and /users/me beside them keeps answering quickly."""
+    """The default folder (gunicorn.conf.py makes it) and count: one slot for two workers. Once logins have
+    contended for the slot without a break for a while (a flood), one that finds it taken is refused at
+    once instead of waiting, so the other worker keeps answering /users/me quickly (8 clients logging in
+    without a pause, one asking for /users/me). When the flood stops, a burst of logins takes turns at the
+    slot again."""
     database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
     options = {"RATELIMIT_STORAGE_URI": redis.url, "HASH_CONCURRENCY": "0", "HASH_SLOTS_DIR": ""}
     with gunicorn(tmp_path, database, **options) as server:
-        account = server.register()
-        login = ("POST", LOGIN, {"email": account["email"], "password": PASSWORD}, None)
-        me = ("GET", ME, None, account["access_token"])
-        with Load(server, lambda client, _n: ("me", me) if client == 0 else ("login", login), clients=5) as load:
-            time.sleep(3)
+        accounts = [server.register() for _ in range(4)]
+        me = ("GET", ME, None, accounts[0]["access_token"])
+
+        def make(client: int, _n: int) -> tuple[str, Request]:
+            if client == 0:
+                return "me", me
+            account = accounts[client % len(accounts)]
+            return "login", ("POST", LOGIN, {"email": account["email"], "password": PASSWORD}, None)
+
+        started = time.monotonic()
+        with Load(server, make, clients=9) as load:
+            time.sleep(4)
+        time.sleep(PAUSE)
+        after = burst(server, accounts, 4)
     logins = [o for o in load.outcomes if o.name == "login"]
-    mes = [o for o in load.outcomes if o.name == "me"]
     assert 200 in statuses(logins) and set(statuses(logins)) <= {200, 503}, statuses(logins)
     assert all(o.code == "hashing_busy" and o.retry_after == "1" for o in logins if o.status == 503)
-    assert set(statuses(mes)) == {200} and len(mes) >= 10, statuses(mes)
-    # Generous, on a shared machine; bench/run.py measures the latency ("me during login flood").
-    assert sorted(o.seconds for o in mes)[len(mes) // 2] < 0.25, sorted(o.seconds for o in mes)
+    mes = [o for o in load.outcomes if o.name == "me"]
+    assert set(statuses(mes)) == {200}, statuses(mes)
+    # Beside the established flood: past its first 1.5 s, three times the window of waiting here (0.5 s).
+    # Generous, on a shared machine (about 20 ms here); bench/run.py measures it ("me during login flood").
+    later = sorted(o.seconds for o in mes if o.started - started > 1.5)
+    assert len(later) >= 10 and later[len(later) // 2] < 0.1 and later[len(later) * 3 // 4] < 0.2, later
+    assert after == [200] * 4, after
 
 
 def test_a_burst_of_logins_waits_for_the_slot_instead_of_being_refused(
     new_database: Callable[[str], str], redis: Redis, tmp_path: Path
 ) -> None:
     """Two workers, one slot (the default): logins arriving together take turns at the slot, each waiting
-    at most about two hashes, so an ordinary burst all gets in."""
+    at most about two hashes, so an ordinary burst all gets in. A burst is one period of contention: a
+    request that finds the slot taken may wait while the period is younger than about twenty hashes (at
+    least 0.5 s). A burst of 12 keeps the one slot contended for about 11 hashes (0.22 s here), so it fits
+    with room to spare, also on a busy machine, where a slower hash lengthens the window with it. Sent
+    back to back, the bursts would make one period of about 21 hashes; a pause longer than the break that
+    ends a period gives each its own."""
     database = migrate(new_database("postgres" if "postgres" in DATABASES else "sqlite"))
     options = {"RATELIMIT_STORAGE_URI": redis.url, "HASH_CONCURRENCY": "0", "HASH_SLOTS_DIR": ""}
     with gunicorn(tmp_path, database, **options) as server:
         accounts = [server.register() for _ in range(4)]
-        for burst in (4, 8, 12):
-            barrier = threading.Barrier(burst)
-            replies: list[int] = []
-
-            def login(account: dict[str, str], barrier: threading.Barrier, replies: list[int]) -> None:
-                credentials = {"email": account["email"], "password": PASSWORD}
-                barrier.wait()
-                replies.append(server.request("POST", LOGIN, credentials).status)
-
-            threads = [
-                threading.Thread(target=login, args=(accounts[n % len(accounts)], barrier, replies))
-                for n in range(burst)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(60)
-            assert replies == [200] * burst, (burst, replies)
+        for size in (4, 8, 12):
+            time.sleep(PAUSE)
+            replies = burst(server, accounts, size)
+            assert replies == [200] * size, (size, replies)
 
 
 def test_a_slot_held_longer_than_the_wait_refuses_after_it(
