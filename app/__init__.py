@@ -1,6 +1,7 @@
 """A batteries-included Flask REST API service."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import FunctionType
 from typing import Any
 
 from flask import Flask
@@ -13,9 +14,25 @@ from app.core.proxy import PublicOrigin, TrustedProxies
 from app.toolkit import identity
 
 
+class App(Flask):
+    """Flask, remembering which functions are plain: it asks for every hook of every request."""
+
+    def __init__(self, import_name: str) -> None:
+        super().__init__(import_name)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = super().ensure_sync(func)
+            if isinstance(func, FunctionType):  # not bound methods: each is a new object, and would pile up
+                self._sync[func] = sync
+        return sync
+
+
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, checks, extensions, API, error handlers, CLI. No I/O."""
-    app = Flask(__name__)
+    app = App(__name__)
     app.config.from_mapping(config.load(overrides))
     jsonio.init_app(app)
     # First: the checks may log, and their request hooks must wrap every other extension's.
@@ -24,6 +41,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     overload.init_app(app)  # before any hook that would spend a stale request's time
     config.check(app.config)
     app.logger.setLevel(app.config["LOG_LEVEL"])
+    headers.init_app(app)  # inside the proxy middleware below, which sets the scheme it reads
     if url := app.config["PUBLIC_URL"]:
         app.wsgi_app = PublicOrigin(app.wsgi_app, url)  # type: ignore[method-assign]
     if hops := app.config["PROXY_HOPS"]:
@@ -38,7 +56,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)  # before auth, so a flood is refused before it costs a database query
     identity.init_app(app)
     errors.init_app(app)
-    headers.init_app(app)
     cli.init_app(app)
     accounts_cli.init_app(app)
     outbox.init_app(app)

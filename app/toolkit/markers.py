@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +40,12 @@ def marked(marker: str) -> bool:
 
 def handler() -> Any:
     """The function about to serve this request (None when no endpoint matched)."""
+    if "handler" not in g:  # asked by several hooks of each request
+        g.handler = _handler()
+    return g.handler
+
+
+def _handler() -> Any:
     view = current_app.view_functions.get(request.endpoint or "")
     # A restx Resource routes to one method per HTTP verb; a plain view is its own handler.
     view_class = getattr(view, "view_class", None)

@@ -95,6 +95,16 @@ def test_tokens_without_the_required_claims_are_401(client: FlaskClient, user: A
     assert_problem(client.get(ME, headers=bearer(token)), 401)
 
 
+def test_a_token_accepted_before_is_refused_once_it_expires(client: FlaskClient, user: Account) -> None:
+    """Verified tokens are remembered between requests; the expiry is still checked on every one."""
+    claims = pyjwt.decode(user.tokens["access_token"], options={"verify_signature": False})
+    claims["exp"] = int(time.time()) + 2
+    token = pyjwt.encode(claims, SECRET, algorithm="HS256")
+    assert client.get(ME, headers=bearer(token)).status_code == 200
+    time.sleep(claims["exp"] - time.time() + 0.1)
+    assert_problem(client.get(ME, headers=bearer(token)), 401, "token_expired")
+
+
 # --- input limits ---------------------------------------------------------------------------
 
 
