@@ -4,11 +4,11 @@ from collections.abc import Callable, Mapping
 from types import FunctionType
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 from app import api
 from app.accounts import cli as accounts_cli
-from app.core import cli, config, errors, headers, jsonio, logs, metrics, outbox, overload, ratelimit
+from app.core import cli, config, errors, headers, hooks, jsonio, logs, metrics, outbox, overload, ratelimit
 from app.core.extensions import cors, db, jwt
 from app.core.proxy import PublicOrigin, TrustedProxies
 from app.toolkit import identity
@@ -52,6 +52,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     jwt.init_app(app)
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
+    # flask-cors adds nothing to the answer of a request without an Origin header (no browser sent it).
+    hooks.only_when(
+        app,
+        lambda hook: getattr(hook, "__name__", "") == "cors_after_request",
+        lambda: "HTTP_ORIGIN" in request.environ,
+    )
     api.init_app(app)
     ratelimit.init_app(app)  # before auth, so a flood is refused before it costs a database query
     identity.init_app(app)

@@ -58,7 +58,9 @@ def presented_token(kind: str) -> tuple[str, bool]:
 
 
 @lru_cache(maxsize=512)
-def _verified(token: str, key: str, algorithms: tuple[str, ...], audience: str, issuer: str, leeway: int) -> dict[str, Any]:
+def _verified(
+    token: str, key: str, algorithms: tuple[str, ...], audience: str, issuer: str, leeway: int
+) -> dict[str, Any]:
     """The token's claims, its signature and every claim checked now. Cached: a client sends the same
     token for many requests, and PyJWT's checks cost more than the rest of authentication. Only
     tokens that verified are kept (an exception is never cached); the key is part of the entry."""
