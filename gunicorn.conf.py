@@ -49,6 +49,7 @@ worker_class = "app.core.serving." + ("ProblemSyncWorker" if threads == 1 else "
 # gunicorn's access log is off: the app writes the one access line per request itself (app/core/logs.py),
 # because only the app knows the user, and a token in the query string would be in gunicorn's line.
 accesslog = None
+logger_class = "app.core.serving.AppLogger"  # which also skips the fields of gunicorn's access line
 errorlog = "-"
 # gunicorn's own lines (start, workers, WORKER TIMEOUT) in the app's shape, through the app's handler.
 logconfig_dict = {

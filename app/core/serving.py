@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from gunicorn import util
+from gunicorn.glogging import Logger
 from gunicorn.workers.base import Worker
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
@@ -83,3 +84,11 @@ class ProblemSyncWorker(ProblemErrors, SyncWorker):
 
 class ProblemThreadWorker(ProblemErrors, ThreadWorker):
     """gunicorn's gthread worker (GUNICORN_THREADS > 1), answering its own errors as problem+json."""
+
+
+class AppLogger(Logger):
+    """gunicorn's logger, without its access log: the app writes the one access line (app/core/logs.py).
+    gunicorn would otherwise build its access line's fields for every request before dropping the line."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Nothing: see the class."""
