@@ -1,7 +1,7 @@
 """Running an extension's request hooks only for the requests they can act on.
 
-Flask runs every before/after/teardown hook for every request. Flask-Limiter's and flask-cors's
-cost a tenth of a small request each, although most requests have nothing for them to do.
+Flask runs every before/after/teardown hook for every request. Flask-Limiter's and flask-cors's each
+cost up to a tenth of a small request, although most requests have nothing for them to do.
 """
 
 from collections.abc import Callable
