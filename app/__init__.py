@@ -8,7 +8,7 @@ from flask import Flask, request
 
 from app import api
 from app.accounts import cli as accounts_cli
-from app.core import cli, config, errors, headers, hooks, jsonio, logs, metrics, outbox, overload, ratelimit
+from app.core import cli, config, errors, hashing, headers, hooks, jsonio, logs, metrics, outbox, overload, ratelimit
 from app.core.extensions import cors, db, jwt
 from app.core.proxy import PublicOrigin, TrustedProxies
 from app.toolkit import identity
@@ -59,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         lambda: "HTTP_ORIGIN" in request.environ,
     )
     api.init_app(app)
+    hashing.init_app(app)  # a flood of password checks is refused before their rate limits cost Redis work
     ratelimit.init_app(app)  # before auth, so a flood is refused before it costs a database query
     identity.init_app(app)
     errors.init_app(app)

@@ -50,6 +50,7 @@ from app.toolkit import (
     created,
     current_user,
     errors,
+    hashes_password,
     operation,
     public,
     refresh_token,
@@ -121,6 +122,7 @@ REGISTRATION_ACCEPTED = {
 class Register(Resource):
     @operation("register")
     @public
+    @hashes_password
     @body(RegisterSchema)
     @response(UserSchema, 201, "Account created", etag=True)
     @alternative(
@@ -151,6 +153,7 @@ def login_failed(email: str, user: User | None, status: int, code: str, detail: 
 class Login(Resource):
     @operation("login")
     @public
+    @hashes_password
     @body(LoginSchema)
     @ns.doc(
         description="Needs no token. Answers 200 (Logged in). With MFA on, the right password answers 403 "

@@ -25,9 +25,10 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from flask import current_app, g
+from flask import Flask, current_app, g
 
 from app.core.errors import ApiError
+from app.toolkit.markers import marked
 
 # One of OWASP's equivalent argon2id minimums (m=7 MiB, t=5, p=1): as strong as m=19 MiB, t=2, and a
 # little faster, but each hash holds 7 MiB instead of 19 at its peak, in every worker. Hashes made with
@@ -93,17 +94,50 @@ def _stamp(path: str, now_ns: int) -> None:
         os.utime(path, ns=(now_ns, now_ns))
 
 
+def _markers(folder: str) -> tuple[str, str]:
+    # Two mtimes the workers share: when this period of contention began, and its latest contention. Races
+    # between workers only move them a little; being times, they can never keep the instance refusing.
+    return os.path.join(folder, "contended-since"), os.path.join(folder, "contended-last")
+
+
 def _may_wait(folder: str) -> bool:
     """Record that every slot was taken just now; whether the request may wait: yes while the slots have
     been contended without a break for less than the window (a burst), no after it (a flood)."""
-    # Two mtimes the workers share: when this period of contention began, and its latest contention. Races
-    # between workers only move them a little; being times, they can never keep the instance refusing.
-    since, last = os.path.join(folder, "contended-since"), os.path.join(folder, "contended-last")
+    since, last = _markers(folder)
     now = time.time_ns()
     if now - _mtime_ns(last) > _wait_seconds() * 1e9:  # a break of about two hashes ended the last period
         _stamp(since, now)
     _stamp(last, now)
     return now - _mtime_ns(since) < _window_seconds() * 1e9
+
+
+def _flooded(folder: str) -> bool:
+    """Whether the slots are in a flood now: contended for longer than the window, and without a break since."""
+    since, last = _markers(folder)
+    now = time.time_ns()
+    return now - _mtime_ns(last) <= _wait_seconds() * 1e9 and now - _mtime_ns(since) >= _window_seconds() * 1e9
+
+
+def _busy() -> ApiError:
+    # A slot frees within a hash or two: the next second is worth a retry (Retry-After's smallest unit).
+    return ApiError(503, "hashing_busy", "Too many password checks are running; try again shortly.", retry_after=1)
+
+
+def _refuse_in_a_flood() -> None:
+    """Refuse a request for a handler marked @hashes_password at once while the slots are flooded and none is
+    free: before its rate limits, body and database work, which made each refusal cost its worker about as
+    much as an ordinary request, and the requests queued behind a flood wait for every one of them."""
+    if not marked("hashes_password"):
+        return
+    folder = current_app.config["HASH_SLOTS_DIR"] or _own_folder()
+    if not _flooded(folder):
+        return
+    fd = _take(folder, current_app.config["HASH_SLOTS"])
+    if fd is not None:  # one came free: the handler takes its turn
+        os.close(fd)
+        return
+    _stamp(_markers(folder)[1], time.time_ns())  # contended still: the flood goes on
+    raise _busy()
 
 
 def _take_within(folder: str, slots: int, seconds: float) -> int | None:
@@ -130,8 +164,7 @@ def hashing_slot() -> Iterator[None]:
     if fd is None and _may_wait(folder):
         fd = _take_within(folder, slots, _wait_seconds())
     if fd is None:
-        # A slot frees within a hash or two: the next second is worth a retry (Retry-After's smallest unit).
-        raise ApiError(503, "hashing_busy", "Too many password checks are running; try again shortly.", retry_after=1)
+        raise _busy()
     g.hashing_slot_held = True
     try:
         yield
@@ -177,3 +210,8 @@ def spend_one_hash(password: str) -> None:
     dummy = _dummy_hash()  # made once, outside the slot's measurement
     with hashing_slot(), _measured(), contextlib.suppress(VerifyMismatchError):
         hasher.verify(dummy, password)
+
+
+def init_app(app: Flask) -> None:
+    """Refuse flooded password checks first (call it before the rate limits' hooks)."""
+    app.before_request(_refuse_in_a_flood)

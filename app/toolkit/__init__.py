@@ -8,7 +8,7 @@ from flask_restx import Namespace, Resource
 from app.core.errors import ApiError
 from app.toolkit.declare import Answer, alternative, body, errors, operation, query, response
 from app.toolkit.identity import admin_only, current_user, me
-from app.toolkit.markers import always_answered, exempt, public, refresh_token
+from app.toolkit.markers import always_answered, exempt, hashes_password, public, refresh_token
 from app.toolkit.pagination import keyset_page
 from app.toolkit.resources import check_if_match, created, no_content, owned_or_404
 from app.toolkit.schemas import Bool, Choice, ListQuerySchema, PageSchema, Text, page_items
@@ -32,6 +32,7 @@ __all__ = [
     "current_user",
     "errors",
     "exempt",
+    "hashes_password",
     "keyset_page",
     "me",
     "no_content",

@@ -33,6 +33,12 @@ def always_answered(func: F) -> F:
     return func
 
 
+def hashes_password(func: F) -> F:
+    """Mark a public handler that checks a password: in a flood of them it is refused before any other work."""
+    func.hashes_password = True  # type: ignore[attr-defined]
+    return func
+
+
 def marked(marker: str) -> bool:
     """Whether the handler about to serve this request carries a marker."""
     return bool(getattr(handler(), marker, False))

@@ -2,6 +2,7 @@
 for one in a burst but not in a flood; none free by then means 503, other requests go on, and under
 gunicorn the workers of one instance share the slots."""
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -194,3 +195,27 @@ def test_a_slot_held_longer_than_the_wait_refuses_after_it(
     with held(bounded):
         assert_busy(client.post(LOGIN, json={"email": user.email, "password": PASSWORD}))
     assert time.monotonic() - started < 5  # bounded: far below any worker timeout
+
+
+def flooding(folder: Path, seconds: float = 10) -> None:
+    """The contention markers of a flood that began `seconds` ago and is still going on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time_ns()
+    for name, stamp in (("contended-since", now - int(seconds * 1e9)), ("contended-last", now)):
+        (folder / name).touch()
+        os.utime(folder / name, ns=(stamp, stamp))
+
+
+def test_in_a_flood_a_login_is_refused_before_any_other_work(client: FlaskClient, user: Account, bounded: Path) -> None:
+    """In a flood (every slot taken, contended for long) logins and registrations are refused first thing:
+    even a body that would fail validation gets the 503, so a refusal costs its worker next to nothing."""
+    with held(bounded):
+        flooding(bounded)
+        assert_busy(client.post(LOGIN, json={"email": user.email}))  # no password: a 422 otherwise
+        assert_busy(client.post(REGISTER, json={}))
+        assert client.get(ME, headers=user.headers).status_code == 200  # hashes nothing: never refused
+        flooding(bounded, seconds=0.01)  # contention that just began: a burst, where validation comes first
+        assert_problem(client.post(LOGIN, json={"email": user.email}), 422)
+    flooding(bounded)
+    # A slot is free again: the flood markers alone refuse nothing.
+    assert client.post(LOGIN, json={"email": user.email, "password": PASSWORD}).status_code == 200
