@@ -62,9 +62,8 @@ def test_the_master_builds_what_every_worker_would_before_the_fork_without_a_con
     with app.app_context():
         event.listen(db.engine, "connect", lambda *_: connected.append(1))
     hooks = runpy.run_path(str(CONF))
-    server = SimpleNamespace(
-        LISTENERS=[], handle_term=lambda: None, cfg=SimpleNamespace(preload_app=True), app=SimpleNamespace(wsgi=lambda: app)
-    )
+    loaded = SimpleNamespace(wsgi=lambda: app)
+    server = SimpleNamespace(LISTENERS=[], handle_term=lambda: None, cfg=SimpleNamespace(preload_app=True), app=loaded)
     assert app.url_map._remap  # built at the first request otherwise
     hooks["when_ready"](server)
     assert not app.url_map._remap
