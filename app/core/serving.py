@@ -88,8 +88,9 @@ class ProblemThreadWorker(ProblemErrors, ThreadWorker):
 
 def warm(app: Flask) -> None:
     """Do once in the master, before the fork, what each worker's first requests would do for itself."""
-    # What a worker builds at its first requests lands in free slots of the master's pages, copying each
-    # into the worker: built before the fork, it is shared instead (bench/README.md, 2026-12-07). No I/O.
+    # Built at a worker's first requests, these write to the master's objects they hang on (the mappers,
+    # the statements, the URL map), copying those pages into the worker: built before the fork, they are
+    # shared instead (bench/README.md, 2026-12-07). No I/O.
     from sqlalchemy.orm import configure_mappers
 
     from app.accounts.users import user_list_query
