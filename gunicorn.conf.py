@@ -106,6 +106,10 @@ def when_ready(server: Any) -> None:
         stop()
 
     server.handle_term = handle_term
+    if server.cfg.preload_app:
+        from app.core.serving import warm
+
+        warm(server.app.wsgi())  # gunicorn calls this before it forks the first workers
 
 
 def on_starting(_server: Any) -> None:

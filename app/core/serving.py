@@ -7,6 +7,7 @@ import socket
 from http import HTTPStatus
 from typing import Any
 
+from flask import Flask
 from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers.base import Worker
@@ -92,3 +93,24 @@ class AppLogger(Logger):
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         """Nothing: see the class."""
+
+
+def warm(app: Flask) -> None:
+    """Do once in the master, before the fork, what each worker's first requests would do for itself."""
+    # Built at a worker's first requests, these write to the master's objects they hang on (the mappers,
+    # the statements, the URL map), copying those pages into the worker: built before the fork, they are
+    # shared instead (bench/README.md, 2026-12-07). No I/O.
+    from sqlalchemy.orm import configure_mappers
+
+    from app.accounts.users import user_list_query
+    from app.core.extensions import db
+    from app.toolkit.identity import CALLER_BY_TOKEN
+
+    if app.extensions.get("sqlalchemy") is not db:
+        return  # another app under this gunicorn.conf.py (the bench's bare Flask floor)
+    configure_mappers()  # the ORM's relationships and attributes, as the first query would set them up
+    app.url_map.update()  # the URL matcher, as the first request would build it
+    with app.app_context():
+        dialect = db.engine.dialect  # no connection: compiling needs the dialect, not the server
+        for statement in (*CALLER_BY_TOKEN.values(), user_list_query({})):
+            statement.compile(dialect=dialect)  # memoizes the statement's and its columns' derived attributes

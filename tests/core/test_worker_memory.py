@@ -41,3 +41,31 @@ def test_a_full_collection_in_a_worker_copies_none_of_the_masters_objects(
         os.close(read)
         os.close(write)
     assert grown < 5, f"a full collection made {grown} MiB of the master's memory the worker's own"
+
+
+def test_the_master_builds_what_every_worker_would_before_the_fork_without_a_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gunicorn's master, ready to fork, builds the URL matcher, the ORM's mappers and the hot statements'
+    SQL once, so the workers share them instead of each building its own copy; with the database down."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import event
+
+    from app import create_app
+    from app.core.extensions import db
+    from tests.support.app import settings
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    app = create_app(settings(DATABASE_URL="postgresql://nobody@127.0.0.1:9/none"))  # nothing listens on 9
+    connected: list[object] = []
+    with app.app_context():
+        event.listen(db.engine, "connect", lambda *_: connected.append(1))
+    hooks = runpy.run_path(str(CONF))
+    loaded = SimpleNamespace(wsgi=lambda: app)
+    server = SimpleNamespace(LISTENERS=[], handle_term=lambda: None, cfg=SimpleNamespace(preload_app=True), app=loaded)
+    assert app.url_map._remap  # built at the first request otherwise
+    hooks["when_ready"](server)
+    assert not app.url_map._remap
+    assert not connected
+    hooks["when_ready"](SimpleNamespace(**{**vars(server), "app": SimpleNamespace(wsgi=lambda: Flask("other"))}))
