@@ -20,6 +20,7 @@ from marshmallow import Schema
 from werkzeug.exceptions import BadRequest
 
 from app.core.errors import ProblemSchema
+from app.core.jsonio import output_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 SchemaArg = Schema | type[Schema]
@@ -140,14 +141,14 @@ def response(
                 return (
                     Response(status=result.status, mimetype="application/json")
                     if body is None
-                    else (body, result.status)
+                    else output_json(body, result.status)
                 )
             obj, headers = result if isinstance(result, tuple) else (result, {})
             if instance is None:
                 return Response(status=status, headers=headers, mimetype="application/json")
             if etag:
                 headers = {**headers, "ETag": etag_of(obj)}
-            return instance.dump(obj), status, headers
+            return output_json(instance.dump(obj), status, headers)
 
         declared = declaration(wrapper)
         declared.response, declared.status, declared.etag = instance, status, etag
